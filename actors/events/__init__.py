@@ -1,0 +1,48 @@
+"""Event schemas shared by every actor: the Segment Spec, the engine's events, actor messages."""
+
+from promoloop.actors.events import names
+from promoloop.actors.events.messages import EventBatch, PushNotification
+from promoloop.actors.events.promotions import (
+    EngineEvent,
+    Order,
+    PublicationSucceeded,
+    RedeemCode,
+    RedemptionFailed,
+    RedemptionSucceeded,
+    ValidateCode,
+    Verdict,
+)
+from promoloop.actors.events.segment import (
+    EVENT_TYPES,
+    Alias,
+    Batch,
+    Group,
+    Identify,
+    Page,
+    Screen,
+    SegmentEvent,
+    Track,
+)
+
+__all__ = [
+    "EVENT_TYPES",
+    "Alias",
+    "Batch",
+    "EngineEvent",
+    "EventBatch",
+    "Group",
+    "Identify",
+    "Order",
+    "Page",
+    "PublicationSucceeded",
+    "PushNotification",
+    "RedeemCode",
+    "RedemptionFailed",
+    "RedemptionSucceeded",
+    "Screen",
+    "SegmentEvent",
+    "Track",
+    "ValidateCode",
+    "Verdict",
+    "names",
+]

@@ -1,0 +1,104 @@
+"""The promotion engine's vocabulary: its outbound events and the requests it answers.
+
+Outbound events mirror what Voucherify's Segment source forwards (the event name is the
+Voucherify event type, the payload its main fields). ``to_track`` is that connector: it turns an
+engine event into the Segment ``track`` call the CDP ingests on the engine's own source.
+Money is always integer minor units (cents).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from promoloop.actors.events import names
+from promoloop.actors.events.segment import Track
+
+
+class _EngineEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    id: str
+    created_at: datetime
+    customer_id: str
+    code: str
+    campaign: str
+
+    def properties(self) -> dict[str, Any]:
+        """The Segment ``properties`` of this event (everything but the customer and id)."""
+        data = msgspec.to_builtins(self)
+        data.pop("type", None)
+        data.pop("customer_id", None)
+        data.pop("created_at", None)
+        data["event_id"] = data.pop("id")
+        return data
+
+    def to_track(self) -> Track:
+        """Forward as Voucherify's Segment source does: a track on the customer's userId."""
+        return Track(
+            message_id=f"vcrf-{self.id}",
+            timestamp=self.created_at,
+            user_id=self.customer_id,
+            event=self.__struct_config__.tag,  # type: ignore[arg-type]
+            properties=self.properties(),
+        )
+
+
+class PublicationSucceeded(_EngineEvent, tag=names.PUBLICATION_SUCCEEDED):
+    """A code was assigned to a customer (a publication)."""
+
+    voucher_type: str
+    balance_cents: int | None = None
+    channel: str = "API"
+
+
+class RedemptionSucceeded(_EngineEvent, tag=names.REDEMPTION_SUCCEEDED):
+    redemption_id: str
+    order_id: str
+    amount_cents: int
+    balance_cents: int | None = None
+
+
+class RedemptionFailed(_EngineEvent, tag=names.REDEMPTION_FAILED):
+    order_id: str
+    amount_cents: int
+    reason: str
+    message: str
+
+
+EngineEvent = PublicationSucceeded | RedemptionSucceeded | RedemptionFailed
+
+
+class Order(msgspec.Struct, frozen=True, kw_only=True):
+    """The order a code is validated or redeemed against."""
+
+    id: str
+    amount_cents: int
+
+
+class ValidateCode(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+    customer_id: str
+    order: Order
+
+
+class RedeemCode(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+    customer_id: str
+    order: Order
+
+
+class Verdict(msgspec.Struct, frozen=True, kw_only=True):
+    """The answer to a validation or a redemption.
+
+    ``reason`` is a Voucherify error key (``voucher_not_found``, ``gift_amount_exceeded``...)
+    when ``valid`` is false; ``amount_cents`` is what the code pays on this order.
+    """
+
+    valid: bool
+    code: str
+    amount_cents: int = 0
+    balance_cents: int | None = None
+    redemption_id: str | None = None
+    reason: str | None = None
+    message: str | None = None

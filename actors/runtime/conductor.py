@@ -1,0 +1,102 @@
+"""Decides which message is delivered next, so that runs are reproducible.
+
+Trio runs ready tasks in a random order on purpose. The conductor waits until every task is
+blocked (the pipeline has settled), then hands the message with the smallest key
+``(send time, source, sequence)`` among idle actors' lanes to its actor, and waits again. The
+state at each settle point depends only on the messages sent so far, so the order of deliveries,
+and with it every result, is a function of the seed alone.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import trio
+import trio.testing
+
+from promoloop.actors.runtime.errors import Deadlock
+from promoloop.actors.runtime.eventlog import EventLog
+
+if TYPE_CHECKING:
+    from promoloop.actors.runtime.actor import Actor
+    from promoloop.actors.runtime.lane import Lane
+    from promoloop.actors.runtime.netgate import NetGate
+
+
+class Conductor:
+    def __init__(self, log: EventLog, net: NetGate) -> None:
+        self._log = log
+        self._net = net
+        self._inboxes: list[tuple[Actor, list[Lane]]] = []
+        self._by_name: dict[str, list[Lane]] = {}
+        self._wakeup = trio.Event()
+        self._quiet: trio.Event | None = None
+        self.deliveries = 0
+
+    def add_actor(self, actor: Actor) -> None:
+        lanes: list[Lane] = []
+        self._inboxes.append((actor, lanes))
+        self._inboxes.sort(key=lambda pair: pair[0].name)
+        self._by_name[actor.name] = lanes
+
+    def add_lane(self, lane: Lane) -> None:
+        lanes = self._by_name[lane.target]
+        lanes.append(lane)
+        lanes.sort(key=lambda item: item.source)
+
+    def notify(self) -> None:
+        """A lane received a message; wake the conductor if it sleeps."""
+        self._wakeup.set()
+
+    def _pick(self) -> tuple[Actor, Lane] | None:
+        best: tuple[Actor, Lane] | None = None
+        best_key = None
+        for actor, lanes in self._inboxes:
+            if not actor.idle:
+                continue
+            for lane in lanes:
+                head = lane.peek()
+                if head is not None and (best_key is None or head.key < best_key):
+                    best, best_key = (actor, lane), head.key
+        return best
+
+    def _pending_at_busy_actors(self) -> list[str]:
+        return [
+            f"{lane.source}->{lane.target}"
+            for actor, lanes in self._inboxes
+            if not actor.idle
+            for lane in lanes
+            if lane.peek() is not None
+        ]
+
+    async def wait_quiet(self) -> None:
+        """Return once nothing is left to deliver (the pipeline has drained)."""
+        self._quiet = trio.Event()
+        self._wakeup.set()
+        await self._quiet.wait()
+
+    async def run(self) -> None:
+        while True:
+            await trio.testing.wait_all_tasks_blocked()
+            if self._net.busy:
+                await self._net.wait_changed()
+                continue
+            choice = self._pick()
+            if choice is None:
+                if self._quiet is not None:
+                    stuck = self._pending_at_busy_actors()
+                    if stuck and not self._net.inflight:
+                        raise Deadlock(
+                            "the run cannot drain: mail waits for actors that are themselves "
+                            f"waiting on a reply ({', '.join(stuck)})"
+                        )
+                    self._quiet.set()
+                    self._quiet = None
+                self._wakeup = trio.Event()
+                await self._wakeup.wait()
+                continue
+            actor, lane = choice
+            envelope = lane.pop()
+            self._log.record(envelope)
+            self.deliveries += 1
+            actor.grant(envelope)
