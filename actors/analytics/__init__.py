@@ -1,0 +1,5 @@
+"""Analytics: KPIs of a run."""
+
+from promoloop.actors.analytics.counters import AnalyticsActor
+
+__all__ = ["AnalyticsActor"]

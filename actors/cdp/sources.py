@@ -23,7 +23,9 @@ class SourceRegistry:
         if not source.write_key:
             raise ValueError(f"source {source.name!r} needs a non-empty write key")
         if source.write_key in self._by_key:
-            raise ValueError(f"write key of source {source.name!r} is already used by another source")
+            raise ValueError(
+                f"write key of source {source.name!r} is already used by another source"
+            )
         if source.name in self._by_name:
             raise ValueError(f"a source named {source.name!r} already exists")
         self._by_key[source.write_key] = source

@@ -2,9 +2,9 @@
 
 The storefront and the promotion engine send Segment calls to the CDP through a
 :class:`TrackingPort`. In-process it is a tell into the CDP's lane
-(:class:`promoloop.connectors.transport.inproc.InprocTrackingPort`); over HTTP it is the httpx
-bridge to a Segment-compatible Tracking API (:class:`promoloop.connectors.bridges.segment.SegmentBridge`),
-the mock or the real one. Actor code cannot tell the difference.
+(``connectors.transport.inproc.InprocTrackingPort``); over HTTP it is the httpx bridge to a
+Segment-compatible Tracking API (``connectors.bridges.segment.SegmentBridge``), the mock or the
+real one. Actor code cannot tell the difference.
 """
 
 from __future__ import annotations

@@ -85,7 +85,9 @@ class World:
             async with self.net.stall():
                 await lane.send(envelope)
 
-    async def run(self, until: float | None = None, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+    async def run(
+        self, until: float | None = None, *, task_status: Any = trio.TASK_STATUS_IGNORED
+    ) -> None:
         """Run every actor until sim second ``until`` and the pipeline has drained.
 
         With ``until=None`` the world runs until cancelled (``promoloop serve``). An actor that

@@ -1,0 +1,69 @@
+"""The promotion engine actor: answers validations and redemptions, runs distributions on
+audience events from the CDP, and reports its own events back through a tracking port (the
+Voucherify → Segment connector)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from promoloop.actors.events import names
+from promoloop.actors.events.messages import EventBatch
+from promoloop.actors.events.promotions import EngineEvent, RedeemCode, ValidateCode
+from promoloop.actors.events.segment import Identify, Track
+from promoloop.actors.promotions.model import PromotionEngineModel
+from promoloop.actors.runtime.actor import Actor, Started
+from promoloop.actors.runtime.ports import TrackingPort
+
+
+class PromotionsActor(Actor):
+    mailbox_capacity = 128
+
+    def __init__(self, name: str = "promotions", model: PromotionEngineModel | None = None) -> None:
+        super().__init__(name)
+        self._model = model
+        self.tracking: TrackingPort | None = None
+        self.emitted: list[EngineEvent] = []
+
+    @property
+    def model(self) -> PromotionEngineModel:
+        if self._model is None:
+            self._model = PromotionEngineModel(self.world.seeds.rng(f"actor/{self.name}/codes"))
+        return self._model
+
+    async def _report(self, events: list[EngineEvent]) -> None:
+        if not events:
+            return
+        self.emitted.extend(events)
+        if self.tracking is None:
+            raise RuntimeError(
+                f"{self.name}: no tracking port wired to report {len(events)} events"
+            )
+        await self.tracking.send([event.to_track() for event in events])
+
+    async def receive(self, message: Any, sender: str) -> Any:
+        now = self.now_dt()
+        match message:
+            case Started():
+                return None
+            case ValidateCode():
+                return self.model.validate(message, now)
+            case RedeemCode():
+                verdict, event = self.model.redeem(message, now)
+                await self._report([event] if event is not None else [])
+                return verdict
+            case EventBatch():
+                events: list[EngineEvent] = []
+                for call in message.events:
+                    if isinstance(call, Identify) and call.user_id:
+                        self.model.upsert_customer(call.user_id, call.traits)
+                    elif (
+                        isinstance(call, Track)
+                        and call.event == names.AUDIENCE_ENTERED
+                        and call.user_id
+                    ):
+                        key = call.properties.get("audience_key")
+                        if isinstance(key, str):
+                            events += self.model.on_audience_entered(call.user_id, key, now)
+                await self._report(events)
+                return None
+        raise TypeError(f"the promotion engine cannot handle {type(message).__name__}")

@@ -1,0 +1,306 @@
+"""The storefront: every customer's visits, sign-ups, orders, reviews and checkouts.
+
+One actor plays the whole population. Customers' due actions sit in one heap; the actor wakes
+once per tick (default one minute of sim time), runs every action due by then, each event
+stamped with its own precise time, and ships the tick's events to the CDP in batches, the way a
+Segment SDK does. It also plays the customers' app: push notifications land in their wallet.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from enum import IntEnum
+from typing import Any
+
+from promoloop.actors.events import names
+from promoloop.actors.events.messages import PushNotification
+from promoloop.actors.events.promotions import Order, RedeemCode, ValidateCode, Verdict
+from promoloop.actors.events.segment import Identify, Page, SegmentEvent, Track
+from promoloop.actors.runtime.actor import Actor, Started, Wake
+from promoloop.actors.runtime.clock import DAY, HOUR, MINUTE
+from promoloop.actors.runtime.ports import TrackingPort
+from promoloop.actors.storefront.population import (
+    Customer,
+    PopulationParams,
+    Product,
+    catalog,
+    draw_population,
+)
+
+LIBRARY = {"library": {"name": "promoloop-storefront", "version": "0.1.0"}}
+FLUSH_AT = 100
+"""Events per batch, as the Segment SDKs' default ``upload_size``."""
+
+
+class Action(IntEnum):
+    ARRIVE = 1
+    SIGN_UP = 2
+    ORDER = 3
+    REVIEW = 4
+
+
+class StorefrontActor(Actor):
+    mailbox_capacity = 128
+
+    def __init__(
+        self,
+        name: str = "storefront",
+        *,
+        params: PopulationParams | None = None,
+        promotions: str = "promotions",
+        tick: float = MINUTE,
+    ) -> None:
+        super().__init__(name)
+        if tick <= 0:
+            raise ValueError(f"tick must be > 0 seconds, got {tick}")
+        self.params = params or PopulationParams()
+        self.promotions = promotions
+        self.tick = tick
+        self.tracking: TrackingPort | None = None
+        self.customers: list[Customer] = []
+        self.products: list[Product] = []
+        self.received_pushes: list[PushNotification] = []
+        self._due: list[tuple[float, int, int, Action, Any]] = []
+        self._seq = 0
+        self._message_seq = 0
+        self._outbox: list[SegmentEvent] = []
+        self._next_wake: float | None = None
+
+    # -- scheduling ---------------------------------------------------------------------------
+    def _plan(self, at: float, customer: Customer, action: Action, payload: Any = None) -> None:
+        self._seq += 1
+        heapq.heappush(self._due, (at, customer.index, self._seq, action, payload))
+
+    def _arm(self) -> None:
+        if not self._due:
+            return
+        wake = math.ceil(self._due[0][0] / self.tick) * self.tick
+        if self._next_wake is None or wake < self._next_wake or self._next_wake <= self.now:
+            self._next_wake = wake
+            self.schedule(wake, Wake("tick"))
+
+    # -- events -------------------------------------------------------------------------------
+    def _emit(
+        self,
+        event_type: type,
+        customer: Customer,
+        at: float,
+        anonymous: bool = False,
+        **fields: Any,
+    ) -> None:
+        self._message_seq += 1
+        ids = {"anonymous_id": customer.anonymous_id}
+        if not anonymous:
+            ids["user_id"] = customer.user_id
+        self._outbox.append(
+            event_type(
+                message_id=f"{self.name}-{self._message_seq:09d}",
+                timestamp=self.world.time.datetime_at(at),
+                context=LIBRARY,
+                **ids,
+                **fields,
+            )
+        )
+
+    async def _flush(self) -> None:
+        if not self._outbox:
+            return
+        if self.tracking is None:
+            raise RuntimeError(f"{self.name}: no tracking port wired to the CDP")
+        batch, self._outbox = self._outbox, []
+        for start in range(0, len(batch), FLUSH_AT):
+            await self.tracking.send(batch[start : start + FLUSH_AT])
+
+    # -- behaviour ----------------------------------------------------------------------------
+    async def receive(self, message: Any, sender: str) -> Any:
+        match message:
+            case Started():
+                self.products = catalog(self.world.seeds.rng(f"actor/{self.name}/catalog"))
+                self.customers = draw_population(self.params, self.world.seeds)
+                for customer in self.customers:
+                    self._plan(customer.rng.uniform(0, DAY), customer, Action.ARRIVE)
+            case Wake():
+                await self._run_due()
+            case PushNotification():
+                await self._on_push(message)
+            case _:
+                raise TypeError(f"the storefront cannot handle {type(message).__name__}")
+        await self._flush()
+        self._arm()
+        return None
+
+    async def _run_due(self) -> None:
+        now = self.now
+        while self._due and self._due[0][0] <= now:
+            at, index, _, action, payload = heapq.heappop(self._due)
+            customer = self.customers[index]
+            if action is Action.ARRIVE:
+                self._arrive(customer, at)
+            elif action is Action.SIGN_UP:
+                self._sign_up(customer, at)
+            elif action is Action.ORDER:
+                await self._order(customer, at)
+            elif action is Action.REVIEW:
+                self._review(customer, at, payload)
+            if len(self._outbox) >= FLUSH_AT:
+                await self._flush()
+
+    def _arrive(self, c: Customer, at: float) -> None:
+        product = c.rng.choice(self.products)
+        self._emit(Page, c, at, anonymous=True, name="Home", properties={"path": "/"})
+        self._emit(
+            Track, c, at, anonymous=True, event=names.PRODUCT_VIEWED, properties=_product(product)
+        )
+        self._plan(at + c.rng.uniform(2, 10) * MINUTE, c, Action.SIGN_UP)
+
+    def _sign_up(self, c: Customer, at: float) -> None:
+        c.signed_up = True
+        traits = {
+            "email": c.email,
+            "first_name": c.first_name,
+            "last_name": c.last_name,
+            "created_at": self.world.time.datetime_at(at).isoformat(),
+        }
+        self._emit(Identify, c, at, traits=traits)
+        self._emit(Track, c, at, event=names.SIGNED_UP, properties={"method": "email"})
+        self._plan(at + c.rng.uniform(5, 30) * MINUTE, c, Action.ORDER)
+
+    def _next_order(self, c: Customer, at: float) -> None:
+        rate = c.hidden.purchase_rate_per_day
+        if at < c.nudged_until:
+            rate *= self.params.push_nudge
+        self._plan(at + c.rng.expovariate(rate) * DAY, c, Action.ORDER)
+
+    async def _order(self, c: Customer, at: float) -> None:
+        product = c.rng.choice(self.products)
+        quantity = 1 + int(
+            c.rng.expovariate(1.0) * c.hidden.basket_mean_cents / product.price_cents
+        )
+        subtotal = product.price_cents * quantity
+        order_id = f"ord-{c.index:06d}-{c.orders + 1:04d}"
+        line = _product(product) | {"quantity": quantity}
+        self._emit(Track, c, at, event=names.PRODUCT_ADDED, properties=line)
+        self._emit(
+            Track,
+            c,
+            at,
+            event=names.CHECKOUT_STARTED,
+            properties={
+                "order_id": order_id,
+                "value": subtotal / 100,
+                "currency": "USD",
+                "products": [line],
+            },
+        )
+        paid_with: Verdict | None = None
+        if c.wallet:
+            paid_with = await self._apply_gift_card(c, at, order_id, subtotal)
+        discount = paid_with.amount_cents if paid_with else 0
+        c.orders += 1
+        properties = {
+            "order_id": order_id,
+            "total": (subtotal - discount) / 100,
+            "total_cents": subtotal - discount,
+            "subtotal_cents": subtotal,
+            "discount": discount / 100,
+            "discount_cents": discount,
+            "currency": "USD",
+            "products": [line],
+        }
+        if paid_with:
+            properties["coupon"] = paid_with.code
+        self._emit(Track, c, at, event=names.ORDER_COMPLETED, properties=properties)
+        if c.rng.random() < c.hidden.review_probability:
+            delivery = c.rng.uniform(1, 3) * DAY + c.rng.uniform(0, 12) * HOUR
+            self._plan(at + delivery, c, Action.REVIEW, (order_id, product.product_id))
+        self._next_order(c, at)
+
+    async def _apply_gift_card(
+        self, c: Customer, at: float, order_id: str, subtotal: int
+    ) -> Verdict | None:
+        code = c.wallet[0]
+        order = Order(id=order_id, amount_cents=subtotal)
+        self._emit(
+            Track,
+            c,
+            at,
+            event=names.COUPON_ENTERED,
+            properties={"order_id": order_id, "coupon_id": code},
+        )
+        await self._flush()  # the CDP hears of the attempt before the engine answers
+        verdict: Verdict = await self.ask(
+            self.promotions, ValidateCode(code=code, customer_id=c.user_id, order=order)
+        )
+        if verdict.valid:
+            verdict = await self.ask(
+                self.promotions, RedeemCode(code=code, customer_id=c.user_id, order=order)
+            )
+        if not verdict.valid:
+            self._emit(
+                Track,
+                c,
+                at,
+                event=names.COUPON_DENIED,
+                properties={"order_id": order_id, "coupon_id": code, "reason": verdict.reason},
+            )
+            c.wallet.pop(0)
+            return None
+        if verdict.balance_cents == 0:
+            c.wallet.pop(0)
+        self._emit(
+            Track,
+            c,
+            at,
+            event=names.COUPON_APPLIED,
+            properties={
+                "order_id": order_id,
+                "coupon_id": code,
+                "discount_cents": verdict.amount_cents,
+            },
+        )
+        return verdict
+
+    def _review(self, c: Customer, at: float, payload: tuple[str, str]) -> None:
+        order_id, product_id = payload
+        rating = min(5, max(1, round(c.rng.gauss(4.2, 0.8))))
+        self._emit(
+            Track,
+            c,
+            at,
+            event=names.REVIEW_LEFT,
+            properties={"order_id": order_id, "product_id": product_id, "rating": rating},
+        )
+
+    async def _on_push(self, push: PushNotification) -> None:
+        c = self.customers[int(push.user_id.rsplit("-", 1)[1])]
+        self.received_pushes.append(push)
+        code = push.data.get("code")
+        if isinstance(code, str) and code not in c.wallet:
+            c.wallet.append(code)
+        now = self.now
+        self._emit(
+            Track,
+            c,
+            now,
+            event=names.PUSH_NOTIFICATION_RECEIVED,
+            properties={"campaign": {"name": push.title}, "message_id": push.message_id},
+        )
+        c.nudged_until = now + 7 * DAY
+        # The reward pulls the next purchase forward: re-draw it with the nudged rate.
+        self._due = [
+            item for item in self._due if not (item[1] == c.index and item[3] is Action.ORDER)
+        ]
+        heapq.heapify(self._due)
+        self._next_order(c, now)
+        self._next_wake = None
+
+
+def _product(p: Product) -> dict[str, Any]:
+    return {
+        "product_id": p.product_id,
+        "name": p.name,
+        "category": p.category,
+        "price": p.price_cents / 100,
+        "price_cents": p.price_cents,
+    }

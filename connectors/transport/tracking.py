@@ -1,0 +1,40 @@
+"""Serve the Segment-compatible Tracking API in front of a world's CDP actor."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from promoloop.actors.cdp.sources import SourceRegistry
+from promoloop.actors.events.messages import EventBatch
+from promoloop.actors.events.segment import SegmentEvent
+from promoloop.actors.runtime.world import World
+from promoloop.connectors.segment import TrackingStats, create_tracking_app
+from promoloop.connectors.transport.http import running_app
+
+
+def tracking_ingest(world: World, cdp: str):  # type: ignore[no-untyped-def]
+    """Accepted calls enter the CDP's lane under their source's name, as an in-process
+    sender's would, so both transports deliver in the same order."""
+
+    async def ingest(source: str, events: Sequence[SegmentEvent]) -> None:
+        await world.post(source, cdp, EventBatch(source, tuple(events)))
+
+    return ingest
+
+
+@asynccontextmanager
+async def serve_tracking_api(
+    world: World,
+    sources: SourceRegistry,
+    cdp: str = "cdp",
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    stats: TrackingStats | None = None,
+) -> AsyncIterator[str]:
+    app = create_tracking_app(
+        sources=sources, ingest=tracking_ingest(world, cdp), now=world.time.now, stats=stats
+    )
+    async with running_app(app, host=host, port=port) as url:
+        yield url

@@ -1,0 +1,16 @@
+"""The scenarios `promoloop run` knows, by name."""
+
+from __future__ import annotations
+
+from promoloop.scenarios import review_giftcard
+from promoloop.scenarios.base import Scenario
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (review_giftcard.SCENARIO,)}
+
+
+def get(name: str) -> Scenario:
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        known = ", ".join(sorted(SCENARIOS))
+        raise LookupError(f"unknown scenario {name!r} (known: {known})") from None
