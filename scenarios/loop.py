@@ -15,7 +15,7 @@ from typing import Literal
 from promoloop.actors.analytics import AnalyticsActor
 from promoloop.actors.cdp import ENGAGE_SOURCE, CdpActor, Source, SourceRegistry, Subscription
 from promoloop.actors.events import names
-from promoloop.actors.messaging import PushDestination
+from promoloop.actors.messaging import DeviceInbox, PushDestination
 from promoloop.actors.promotions import PromotionsActor
 from promoloop.actors.runtime import World
 from promoloop.actors.storefront import PopulationParams, StorefrontActor
@@ -30,6 +30,7 @@ CDP = "cdp"
 PROMOTIONS = "promotions"
 PUSH = "push"
 ANALYTICS = "analytics"
+DEVICES = "devices"
 
 
 @dataclass
@@ -37,15 +38,21 @@ class Loop:
     world: World
     settings: Settings
     sources: SourceRegistry
-    storefront: StorefrontActor
+    storefront: StorefrontActor | None
+    devices: DeviceInbox | None
     cdp: CdpActor
     promotions: PromotionsActor
     push: PushDestination
     analytics: AnalyticsActor
 
 
-def build_loop(world: World, params: PopulationParams, settings: Settings | None = None) -> Loop:
+def build_loop(
+    world: World, params: PopulationParams | None, settings: Settings | None = None
+) -> Loop:
+    """The loop's actors and routes. Without population ``params`` there is no storefront:
+    customers come from outside (``promoloop serve``) and pushes land in a device inbox."""
     settings = settings or Settings.from_env()
+    device = STOREFRONT if params is not None else DEVICES
     sources = SourceRegistry(
         [
             Source(STOREFRONT, settings.segment_write_key),
@@ -56,10 +63,15 @@ def build_loop(world: World, params: PopulationParams, settings: Settings | None
         world=world,
         settings=settings,
         sources=sources,
-        storefront=world.add(StorefrontActor(STOREFRONT, params=params, promotions=PROMOTIONS)),
+        storefront=(
+            world.add(StorefrontActor(STOREFRONT, params=params, promotions=PROMOTIONS))
+            if params is not None
+            else None
+        ),
+        devices=world.add(DeviceInbox(DEVICES)) if params is None else None,
         cdp=world.add(CdpActor(CDP)),
         promotions=world.add(PromotionsActor(PROMOTIONS)),
-        push=world.add(PushDestination(PUSH, device_target=STOREFRONT)),
+        push=world.add(PushDestination(PUSH, device_target=device)),
         analytics=world.add(AnalyticsActor(ANALYTICS)),
     )
     model = loop.cdp.model
@@ -86,7 +98,8 @@ def build_loop(world: World, params: PopulationParams, settings: Settings | None
 async def connect(loop: Loop, transport: Transport) -> AsyncIterator[dict[str, str]]:
     """Wire the storefront's and the engine's tracking ports; yields the URLs served, if any."""
     if transport == "inproc":
-        loop.storefront.tracking = InprocTrackingPort(loop.storefront, CDP)
+        if loop.storefront is not None:
+            loop.storefront.tracking = InprocTrackingPort(loop.storefront, CDP)
         loop.promotions.tracking = InprocTrackingPort(loop.promotions, CDP)
         yield {}
         return
@@ -106,6 +119,7 @@ async def connect(loop: Loop, transport: Transport) -> AsyncIterator[dict[str, s
         )
         stack.push_async_callback(storefront.aclose)
         stack.push_async_callback(engine.aclose)
-        loop.storefront.tracking = storefront
+        if loop.storefront is not None:
+            loop.storefront.tracking = storefront
         loop.promotions.tracking = engine
         yield {"segment": url}

@@ -1,0 +1,87 @@
+"""``promoloop serve``: the whole world (CDP, promotion engine, messaging, analytics) on real
+time, with each emulated public API on its own port, until interrupted.
+
+Customers come from outside: point an official SDK at the printed URL with the write key from
+``PROMOLOOP_SEGMENT_WRITE_KEY`` (dev default in ``connectors/config.py``).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from promoloop.actors.runtime import World
+from promoloop.connectors.config import Settings
+from promoloop.connectors.segment import TrackingStats
+from promoloop.connectors.transport.tracking import serve_tracking_api
+from promoloop.scenarios.loop import CDP, Loop, build_loop, connect
+
+NOT_YET_SERVED = {
+    "voucherify": "the Voucherify-compatible API is not served by this build yet",
+    "talon": "the Talon.One-compatible API is not served by this build yet",
+}
+
+
+@dataclass
+class ServeHandle:
+    loop: Loop
+    urls: dict[str, str]
+    stats: TrackingStats = field(default_factory=TrackingStats)
+
+
+async def serve(
+    *,
+    host: str = "127.0.0.1",
+    segment_port: int = 0,
+    settings: Settings | None = None,
+    task_status: Any = trio.TASK_STATUS_IGNORED,
+) -> None:
+    world = World(seed=0, record=False)
+    loop = build_loop(world, None, settings)
+    stats = TrackingStats()
+    async with (
+        connect(loop, "inproc"),
+        serve_tracking_api(
+            world, loop.sources, CDP, host=host, port=segment_port, stats=stats
+        ) as url,
+        trio.open_nursery() as nursery,
+    ):
+        await nursery.start(world.run)
+        task_status.started(ServeHandle(loop, {"segment": url}, stats))
+
+
+def serve_until_interrupted(
+    *, host: str, segment_port: int, voucherify_port: int, talon_port: int
+) -> int:
+    settings = Settings.from_env()
+
+    async def main() -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+                handle: ServeHandle = await nursery.start(
+                    lambda task_status: serve(
+                        host=host,
+                        segment_port=segment_port,
+                        settings=settings,
+                        task_status=task_status,
+                    )
+                )
+                _announce(handle.urls["segment"], voucherify_port, talon_port)
+                async for signum in signals:
+                    sys.stderr.write(f"promoloop: serve stopped ({signal.Signals(signum).name})\n")
+                    nursery.cancel_scope.cancel()
+                    break
+
+    trio.run(main)
+    return 0
+
+
+def _announce(url: str, voucherify_port: int, talon_port: int) -> None:
+    print(f"segment     {url}  (Tracking API, write key from PROMOLOOP_SEGMENT_WRITE_KEY)")
+    for name, port in (("voucherify", voucherify_port), ("talon", talon_port)):
+        print(f"{name:<11} not served: {NOT_YET_SERVED[name]} (--{name}-port {port} accepted)")
+    print(f"health      {url}/health", flush=True)

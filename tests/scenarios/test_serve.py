@@ -1,0 +1,85 @@
+"""`promoloop serve`: the official Segment SDK, unmodified, lands in the CDP's profiles."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import httpx
+import trio
+from segment.analytics import Client
+
+from promoloop.connectors.config import Settings
+from promoloop.scenarios.serve import ServeHandle, serve
+
+SETTINGS = Settings(segment_write_key="sdk-test-key", engine_write_key="engine-test-key")
+
+
+async def test_official_sdk_identify_and_track_reach_the_profile() -> None:
+    async with trio.open_nursery() as nursery:
+        handle: ServeHandle = await nursery.start(
+            lambda task_status: serve(settings=SETTINGS, task_status=task_status)
+        )
+        url = handle.urls["segment"]
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(f"{url}/health")).status_code == 200
+
+        def use_sdk() -> None:
+            sdk = Client(write_key="sdk-test-key", host=url, sync_mode=True)
+            sdk.identify(
+                "michael",
+                {"email": "michael@dundermifflin.example", "first_name": "Michael"},
+                anonymous_id="anon-ms",
+            )
+            sdk.track("michael", "review_left", {"product_id": "paper-500", "rating": 5})
+            sdk.flush()
+
+        await trio.to_thread.run_sync(use_sdk)
+        cdp = handle.loop.cdp.model
+        # The SDK returned once the API accepted the calls; wait until the CDP has ingested them.
+        await handle.loop.world.conductor.wait_quiet()
+        profile = cdp.profile("user_id", "michael")
+        assert profile is not None
+        assert profile.traits["email"] == "michael@dundermifflin.example"
+        assert profile.event_counts["review_left"] == 1
+        assert cdp.profile("anonymous_id", "anon-ms") is profile
+        assert profile.events[-1].source == "storefront"
+        nursery.cancel_scope.cancel()
+
+
+def test_serve_command_prints_urls_and_answers_health() -> None:
+    """The real command, as a user starts it; stopped by its own process id."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "promoloop.scenarios", "serve", "--segment-port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"PROMOLOOP_SEGMENT_WRITE_KEY": "cli-key"},
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("segment"), first + (
+            proc.stderr.read() if proc.poll() is not None else ""
+        )
+        url = first.split()[1]
+        assert url.startswith("http://127.0.0.1:") and not url.endswith(":0")
+        assert httpx.get(f"{url}/health", timeout=5).status_code == 200
+        response = httpx.post(
+            f"{url}/v1/track", json={"userId": "u1", "event": "x"}, auth=("wrong", ""), timeout=5
+        )
+        assert response.status_code == 401
+        ok = httpx.post(
+            f"{url}/v1/track", json={"userId": "u1", "event": "x"}, auth=("cli-key", ""), timeout=5
+        )
+        assert ok.status_code == 200 and ok.json()["success"] is True
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
