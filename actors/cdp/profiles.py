@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 
 
-class HistoryEntry(msgspec.Struct, frozen=True):
+class HistoryEntry(msgspec.Struct, frozen=True, gc=False):
     """One event as the profile remembers it (the Profile API's ``events`` item)."""
 
     timestamp: datetime

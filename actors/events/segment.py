@@ -3,7 +3,9 @@
 Field names are snake_case in Python and camelCase on the wire (``rename="camel"``), so the
 JSON the official SDKs send decodes straight into these types and encodes back unchanged.
 Unknown wire fields (``_metadata``, ``version``, ``channel``...) are tolerated, as Segment does.
-Structs are frozen: an event is a fact, and several actors may hold the same instance.
+Structs are frozen: an event is a fact, and several actors may hold the same instance. They are
+not tracked by the cyclic garbage collector (``gc=False``: an event never references itself), which
+keeps a CDP holding millions of them in history from paying for GC passes over them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class _Call(
     rename="camel",
     tag_field="type",
     omit_defaults=True,
+    gc=False,
 ):
     """Fields shared by every Segment call (the spec's "common fields")."""
 

@@ -132,9 +132,7 @@ class SegmentBridge:
                 if response.status_code < 300:
                     self._check_accepted(response)
                     return
-                if last or not (
-                    response.status_code in _RETRYABLE or response.status_code >= 500
-                ):
+                if last or not (response.status_code in _RETRYABLE or response.status_code >= 500):
                     reply = _parse_reply(response)
                     raise SegmentError(response.status_code, reply.code, reply.message)
             # Outside the gate: under a virtual clock this sleep is instant once nothing is

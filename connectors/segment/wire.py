@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import uuid
 import zlib
 from datetime import UTC, datetime
@@ -31,8 +32,15 @@ MAX_EVENT_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 """Segment's limit for one ``/v1/batch`` request body (500 KB)."""
 
-SHORT_PATHS = {"i": "identify", "t": "track", "p": "page", "s": "screen", "g": "group", "a": "alias"}
-"""``/v1/t`` etc.: the short single-call paths analytics.js uses; same semantics as the long ones."""
+SHORT_PATHS = {
+    "i": "identify",
+    "t": "track",
+    "p": "page",
+    "s": "screen",
+    "g": "group",
+    "a": "alias",
+}
+"""``/v1/t`` etc.: the short single-call paths analytics.js uses; same meaning as the long ones."""
 
 
 class RequestRefused(Exception):
@@ -225,10 +233,9 @@ def enrich(
     else:
         timestamp = as_utc(timestamp)
         if effective_sent is not None:
-            try:
+            # Absurd dates on the wire (year 1 vs 9999): keep the sender's timestamp, not fail.
+            with contextlib.suppress(OverflowError):
                 timestamp = received_at - (effective_sent - timestamp)
-            except OverflowError:
-                pass  # absurd dates on the wire: keep the sender's timestamp rather than fail
     changes: dict[str, Any] = {
         "message_id": event.message_id or new_message_id(),
         "received_at": received_at,

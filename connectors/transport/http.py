@@ -3,7 +3,9 @@
 The mock APIs live in the same trio run as the simulated world, so the server must not own the
 event loop (no ``hypercorn.trio.run``) and must survive a ``MockClock`` that jumps virtual days:
 Hypercorn's idle keep-alive timer runs on the trio clock and would otherwise close connections
-mid-run.
+mid-run. (Quart's ``BODY_TIMEOUT``/``RESPONSE_TIMEOUT`` run on the trio clock as well; apps meant
+for virtual time set them to None, as the Segment app does. A jump during a response otherwise
+cancels it half-sent.)
 """
 
 from __future__ import annotations

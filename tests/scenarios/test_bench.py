@@ -1,0 +1,38 @@
+"""`promoloop bench` measures what it says (figures are checked for shape, never for speed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from promoloop.scenarios.bench import run_bench, synthetic_stream
+from promoloop.scenarios.cli import main
+
+
+def test_stream_is_deterministic_and_spread_over_profiles() -> None:
+    assert synthetic_stream(50, profiles=10) == synthetic_stream(50, profiles=10)
+    assert len({json.loads(p)["userId"] for p in synthetic_stream(50, profiles=10)}) == 10
+
+
+def test_bench_reports_pipeline_next_to_its_floors() -> None:
+    figures = run_bench(events=3_000, repeat=1)["pipeline_storefront_to_cdp"]
+    assert figures["events"] == 3_000
+    assert figures["profiles"] == 3_000  # fewer events than the 10k profile pool
+    for key in (
+        "events_per_s",
+        "floor_channel_hop_plus_decode_per_event_events_per_s",
+        "floor_batched_hop_plus_decode_events_per_s",
+    ):
+        assert figures[key] > 0
+    assert figures["ratio_to_per_event_floor"] == pytest.approx(
+        figures["events_per_s"] / figures["floor_channel_hop_plus_decode_per_event_events_per_s"],
+        rel=0.01,
+    )
+
+
+def test_bench_command_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--events", "2000", "--repeat", "1", "--out", str(out)]) == 0
+    assert json.loads(out.read_text()) == json.loads(capsys.readouterr().out)
