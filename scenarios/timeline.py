@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from promoloop.actors.cdp.model import ENGAGE_SOURCE
 from promoloop.actors.events.messages import EventBatch, PushNotification
 from promoloop.actors.events.promotions import RedeemCode, ValidateCode
 from promoloop.actors.events.segment import Identify, Page, SegmentEvent, Track
@@ -22,20 +23,30 @@ def describe(event: SegmentEvent) -> str:
     return f"{event.__struct_config__.tag} {who}"
 
 
-def timeline(world: World, *, cdp: str = "cdp", only_user: str | None = None) -> list[str]:
-    """One line per Segment call the CDP ingested and per engine request or push."""
+def timeline(
+    world: World, *, cdp: str = "cdp", engage_to: str = "promotions", only_user: str | None = None
+) -> list[str]:
+    """One line per Segment call the CDP ingested, per audience change it sent (as seen by the
+    ``engage_to`` destination), and per engine request or push."""
     lines: list[str] = []
     for entry in world.log.entries:
-        lines.extend(_lines(world, entry, cdp, only_user))
+        lines.extend(_lines(world, entry, cdp, engage_to, only_user))
     return lines
 
 
-def _lines(world: World, entry: LogEntry, cdp: str, only_user: str | None) -> list[str]:
+def _lines(
+    world: World, entry: LogEntry, cdp: str, engage_to: str, only_user: str | None
+) -> list[str]:
     when = world.time.label(entry.at - world.time.to_trio(0.0))
     body = entry.body
     out = []
-    if isinstance(body, EventBatch) and entry.target == cdp:
+    engage = (
+        isinstance(body, EventBatch) and body.source == ENGAGE_SOURCE and entry.target == engage_to
+    )
+    if isinstance(body, EventBatch) and (entry.target == cdp or engage):
         for event in body.events:
+            if engage and not isinstance(event, Track):
+                continue  # the boolean trait identify repeats the track
             if only_user is None or event.user_id == only_user:
                 out.append(f"{when}  {body.source:<11} {describe(event)}")
     elif isinstance(body, ValidateCode | RedeemCode):

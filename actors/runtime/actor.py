@@ -112,3 +112,4 @@ class Actor:
             if envelope.reply is not None:
                 envelope.reply.set(result)
             self.idle = True
+            self.world.conductor.notify()  # its lanes may hold mail the conductor skipped

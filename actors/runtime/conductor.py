@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import trio
 import trio.testing
 
+from promoloop.actors.runtime.actor import Started
 from promoloop.actors.runtime.errors import Deadlock
 from promoloop.actors.runtime.eventlog import EventLog
 
@@ -56,7 +57,11 @@ class Conductor:
                 continue
             for lane in lanes:
                 head = lane.peek()
-                if head is not None and (best_key is None or head.key < best_key):
+                if head is None:
+                    continue
+                if actor.handled == 0 and not isinstance(head.body, Started):
+                    continue  # Started first, even before mail keyed earlier (source < "clock")
+                if best_key is None or head.key < best_key:
                     best, best_key = (actor, lane), head.key
         return best
 

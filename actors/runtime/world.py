@@ -17,7 +17,7 @@ from promoloop.actors.runtime.actor import Actor, Started
 from promoloop.actors.runtime.clock import DEFAULT_EPOCH, SimTime
 from promoloop.actors.runtime.conductor import Conductor
 from promoloop.actors.runtime.envelope import Envelope
-from promoloop.actors.runtime.errors import ActorCrashed, UnknownActor
+from promoloop.actors.runtime.errors import ActorCrashed, Deadlock, UnknownActor
 from promoloop.actors.runtime.eventlog import EventLog
 from promoloop.actors.runtime.lane import Lane
 from promoloop.actors.runtime.netgate import NetGate
@@ -91,7 +91,8 @@ class World:
         """Run every actor until sim second ``until`` and the pipeline has drained.
 
         With ``until=None`` the world runs until cancelled (``promoloop serve``). An actor that
-        crashes stops the run with :class:`ActorCrashed` naming the actor and the message.
+        crashes stops the run with :class:`ActorCrashed` naming the actor and the message; a run
+        that cannot drain raises :class:`Deadlock`.
         """
         self.net.attach_clock(trio.lowlevel.current_clock())
         try:
@@ -115,6 +116,9 @@ class World:
             crash = _first(group, ActorCrashed)
             if crash is not None:
                 raise crash from crash.cause
+            deadlock = _first(group, Deadlock)
+            if deadlock is not None:
+                raise deadlock from None
             raise
         finally:
             self._nursery = None
