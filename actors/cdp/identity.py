@@ -21,6 +21,7 @@ class IdentityGraph:
         self.by_user: dict[str, Profile] = {}
         self.by_anonymous: dict[str, Profile] = {}
         self.merges = 0
+        self.refused = 0
 
     def lookup(self, id_type: str, value: str) -> Profile | None:
         if id_type == "user_id":
@@ -52,6 +53,25 @@ class IdentityGraph:
                 for aid in anonymous.anonymous_ids:
                     self.by_anonymous[aid] = known
                 self.merges += 1
+        return known
+
+    def resolve_alias(self, user_id: str | None, previous_id: str, at: datetime) -> Profile:
+        """``alias(previousId → userId)``: merge what ``previousId`` named into ``userId``'s
+        profile. ``previousId`` may be an anonymousId (the usual case) or an earlier userId;
+        two profiles that each have a userId are never merged (at most one per profile), so
+        aliasing one known user to another leaves both as they are and records the refusal."""
+        if not user_id:
+            raise ValueError("alias needs a userId")
+        previous = self.by_user.get(previous_id)
+        if previous is None:
+            return self.resolve(user_id, previous_id, at)
+        known = self.by_user.get(user_id)
+        if known is previous:
+            return known
+        if known is None:
+            known = self._create(user_id, None, at)
+        known.refused_merges.append(previous.id)
+        self.refused += 1
         return known
 
     def _create(self, user_id: str | None, anonymous_id: str | None, at: datetime) -> Profile:

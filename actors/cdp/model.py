@@ -56,7 +56,7 @@ class CdpModel:
         at = event.timestamp or received_at
         merges_before = self.identity.merges
         if isinstance(event, Alias):
-            profile = self.identity.resolve(event.user_id, event.previous_id, at)
+            profile = self.identity.resolve_alias(event.user_id, event.previous_id, at)
         else:
             profile = self.identity.resolve(event.user_id, event.anonymous_id, at)
         if isinstance(event, Identify) and event.traits:
@@ -80,6 +80,12 @@ class CdpModel:
             candidates = self._audiences_by_event.get(name or "", ())
         for audience in candidates:
             routed.extend(self._evaluate(profile, audience, at))
+        if profile.user_id is not None and profile.audiences - profile.announced:
+            # Joined while anonymous (or merged in): destinations keyed by userId hear of it now.
+            for key in sorted(profile.audiences - profile.announced):
+                routed.extend(
+                    self._engage_events(profile, self.audiences[key], entered=True, at=at)
+                )
         return routed
 
     def _evaluate(self, profile: Profile, audience: Audience, at: datetime) -> list[Routed]:
@@ -127,6 +133,10 @@ class CdpModel:
             **ids,
         )
         profile.set_traits(identify.traits, at)
+        if entered and profile.user_id is not None:
+            profile.announced.add(audience.key)
+        else:
+            profile.announced.discard(audience.key)
         profile.remember(
             HistoryEntry(
                 timestamp=at,

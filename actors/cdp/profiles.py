@@ -31,7 +31,11 @@ class Profile:
     events: list[HistoryEntry] = field(default_factory=list)
     event_counts: dict[str, int] = field(default_factory=dict)
     audiences: set[str] = field(default_factory=set)
+    announced: set[str] = field(default_factory=set)
+    """Audiences whose entry destinations have heard of with this profile's userId."""
     merged_from: list[str] = field(default_factory=list)
+    refused_merges: list[str] = field(default_factory=list)
+    """Profiles an alias asked to merge in but could not: both had a userId."""
 
     def set_traits(self, traits: dict[str, Any], at: datetime) -> None:
         """Last write wins by event timestamp, not arrival order."""
@@ -79,6 +83,7 @@ class Profile:
             "traits": dict(sorted(self.traits.items())),
             "audiences": sorted(self.audiences),
             "merged_from": list(self.merged_from),
+            "refused_merges": list(self.refused_merges),
             "events": [
                 {
                     "timestamp": e.timestamp.isoformat(),

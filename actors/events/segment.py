@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+import msgspec.structs
 
 JsonObject = dict[str, Any]
 
@@ -65,13 +66,25 @@ class Screen(_Call, tag="screen"):
     properties: JsonObject = msgspec.field(default_factory=dict)
 
 
+def _as_str(value: str | int) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
 class Group(_Call, tag="group"):
-    group_id: str
+    group_id: str | int
+    """Always a ``str`` once built: the official SDKs send numeric group ids as JSON numbers."""
     traits: JsonObject = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        msgspec.structs.force_setattr(self, "group_id", _as_str(self.group_id))
 
 
 class Alias(_Call, tag="alias"):
-    previous_id: str
+    previous_id: str | int
+    """Always a ``str`` once built (numeric ids arrive as JSON numbers from the SDKs)."""
+
+    def __post_init__(self) -> None:
+        msgspec.structs.force_setattr(self, "previous_id", _as_str(self.previous_id))
 
 
 SegmentEvent = Identify | Track | Page | Screen | Group | Alias

@@ -62,12 +62,17 @@ class CodeConfig(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def generate_codes(
-    config: CodeConfig, count: int, rng: random.Random, taken: set[str]
+    config: CodeConfig, count: int, rng: random.Random, taken: set[str], used: int | None = None
 ) -> list[str]:
-    """``count`` new codes, none in ``taken`` (which is updated)."""
+    """``count`` new codes, none in ``taken`` (which is updated).
+
+    ``taken`` holds every code the engine knows, so codes are unique across campaigns;
+    ``used`` is how many of them this config already produced (default: all of ``taken``),
+    which is what the exhaustion guard counts.
+    """
     if count < 0:
         raise ValueError(f"cannot generate {count} codes")
-    if len(taken) + count > config.capacity * MAX_FILL:
+    if (len(taken) if used is None else used) + count > config.capacity * MAX_FILL:
         raise CodeSpaceExhausted(
             f"{count} more codes would fill over {MAX_FILL:.0%} of the {config.capacity} codes "
             "this code_config allows: make the codes longer or the charset larger"

@@ -9,6 +9,7 @@ Errors use Voucherify's keys so the HTTP face can return them unchanged:
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -44,6 +45,7 @@ class PromotionEngineModel:
         self.customers: dict[str, dict[str, Any]] = {}
         self._published: dict[tuple[str, str], str] = {}
         self._taken: set[str] = set()
+        self._issued: Counter[str] = Counter()
         self._seq = 0
 
     def _id(self, prefix: str) -> str:
@@ -80,7 +82,9 @@ class PromotionEngineModel:
         self._check_dates(campaign, now)
         if campaign.join_once and (campaign_id, customer_id) in self._published:
             return self.vouchers[self._published[(campaign_id, customer_id)]], None
-        (code,) = generate_codes(campaign.code_config, 1, self._rng, self._taken)
+        (code,) = generate_codes(
+            campaign.code_config, 1, self._rng, self._taken, used=self._issued[campaign_id]
+        )
         voucher = Voucher(
             code=code,
             campaign_id=campaign_id,
@@ -90,6 +94,7 @@ class PromotionEngineModel:
             published_at=now,
         )
         self.vouchers[code] = voucher
+        self._issued[campaign_id] += 1
         self._published[(campaign_id, customer_id)] = code
         event = PublicationSucceeded(
             id=self._id("pub"),

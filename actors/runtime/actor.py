@@ -45,6 +45,8 @@ class Actor:
         self._turn_send, self._turn_recv = trio.open_memory_channel[Envelope](1)
         self.idle = True
         self.handled = 0
+        self.awaiting: str | None = None
+        """The actor whose reply this one waits for (inside ``ask``), for deadlock reports."""
 
     # -- wiring -----------------------------------------------------------------------------
     @property
@@ -85,11 +87,17 @@ class Actor:
         """Send and wait for ``target``'s reply (the value its ``receive`` returns)."""
         slot = ReplySlot()
         await self.world.lane(self.name, target).send(self._envelope(target, message, slot))
-        return await slot.wait()
+        self.awaiting = target
+        try:
+            return await slot.wait()
+        finally:
+            self.awaiting = None
 
     def schedule(self, at: float, message: Any | None = None) -> None:
         """Deliver ``message`` (default ``Wake()``) to this actor at sim time ``at``."""
-        self.world.timers.schedule(max(at, self.now), self.name, message or Wake())
+        self.world.timers.schedule(
+            max(at, self.now), self.name, Wake() if message is None else message
+        )
 
     # -- behaviour --------------------------------------------------------------------------
     async def receive(self, message: Any, sender: str) -> Any:

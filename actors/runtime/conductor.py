@@ -65,14 +65,8 @@ class Conductor:
                     best, best_key = (actor, lane), head.key
         return best
 
-    def _pending_at_busy_actors(self) -> list[str]:
-        return [
-            f"{lane.source}->{lane.target}"
-            for actor, lanes in self._inboxes
-            if not actor.idle
-            for lane in lanes
-            if lane.peek() is not None
-        ]
+    def _busy(self) -> list[Actor]:
+        return [actor for actor, _ in self._inboxes if not actor.idle]
 
     async def wait_quiet(self) -> None:
         """Return once nothing is left to deliver (the pipeline has drained)."""
@@ -89,14 +83,17 @@ class Conductor:
             choice = self._pick()
             if choice is None:
                 if self._quiet is not None:
-                    stuck = self._pending_at_busy_actors()
-                    if stuck and not self._net.inflight:
+                    busy = self._busy()
+                    if not busy:
+                        self._quiet.set()
+                        self._quiet = None
+                    elif not self._net.inflight and all(a.awaiting for a in busy):
+                        waits = ", ".join(f"{a.name} waits on {a.awaiting}" for a in busy)
                         raise Deadlock(
-                            "the run cannot drain: mail waits for actors that are themselves "
-                            f"waiting on a reply ({', '.join(stuck)})"
+                            "the run cannot drain: actors are waiting on each other's "
+                            f"replies ({waits})"
                         )
-                    self._quiet.set()
-                    self._quiet = None
+                    # Otherwise a busy actor is still working: its turn ending wakes us.
                 self._wakeup = trio.Event()
                 await self._wakeup.wait()
                 continue

@@ -61,6 +61,8 @@ class StorefrontActor(Actor):
         self.customers: list[Customer] = []
         self.products: list[Product] = []
         self.received_pushes: list[PushNotification] = []
+        self.undeliverable: list[PushNotification] = []
+        self._by_user_id: dict[str, Customer] = {}
         self._due: list[tuple[float, int, int, Action, Any]] = []
         self._seq = 0
         self._message_seq = 0
@@ -118,6 +120,7 @@ class StorefrontActor(Actor):
             case Started():
                 self.products = catalog(self.world.seeds.rng(f"actor/{self.name}/catalog"))
                 self.customers = draw_population(self.params, self.world.seeds)
+                self._by_user_id = {c.user_id: c for c in self.customers}
                 for customer in self.customers:
                     self._plan(customer.rng.uniform(0, DAY), customer, Action.ARRIVE)
             case Wake():
@@ -273,7 +276,10 @@ class StorefrontActor(Actor):
         )
 
     async def _on_push(self, push: PushNotification) -> None:
-        c = self.customers[int(push.user_id.rsplit("-", 1)[1])]
+        c = self._by_user_id.get(push.user_id)
+        if c is None:
+            self.undeliverable.append(push)  # no such customer's device: kept, never dropped
+            return
         self.received_pushes.append(push)
         code = push.data.get("code")
         if isinstance(code, str) and code not in c.wallet:

@@ -187,3 +187,28 @@ def test_profile_snapshot_lists_ids_traits_and_events_in_time_order() -> None:
     assert list(snap["traits"]) == ["a", "b", "email"]
     assert [e["event"] or e["type"] for e in snap["events"]] == ["page", "Late"]
     assert snap["events"][0]["timestamp"] == at(1).isoformat()
+
+
+def test_alias_between_two_known_users_is_refused_not_merged() -> None:
+    """alias(previousId=an older userId) never puts two userIds on one profile: the new user
+    gets its own profile, the refusal is recorded, and the old userId is not taken for an
+    anonymousId."""
+    model = CdpModel()
+    model.ingest("web", Identify(user_id="old", traits={"email": "o@x"}, timestamp=at(0)), at(0))
+    model.ingest("web", Identify(user_id="new", timestamp=at(1)), at(1))
+    model.ingest("web", Alias(user_id="new", previous_id="old", timestamp=at(2)), at(2))
+    old, new = model.profile("user_id", "old"), model.profile("user_id", "new")
+    assert old is not None and new is not None and old is not new
+    assert new.refused_merges == [old.id]
+    assert new.anonymous_ids == []
+    assert model.profile("anonymous_id", "old") is None
+    assert old.traits == {"email": "o@x"}
+
+
+def test_alias_to_an_unknown_user_still_keeps_people_apart() -> None:
+    model = CdpModel()
+    model.ingest("web", Identify(user_id="old", timestamp=at(0)), at(0))
+    model.ingest("web", Alias(user_id="brand-new", previous_id="old", timestamp=at(1)), at(1))
+    new = model.profile("user_id", "brand-new")
+    assert new is not None and new is not model.profile("user_id", "old")
+    assert new.refused_merges == [model.profile("user_id", "old").id]  # type: ignore[union-attr]

@@ -101,8 +101,8 @@ def test_at_least_n_waits_for_the_nth_event() -> None:
 
 def test_anonymous_profile_that_qualified_keeps_the_audience_after_merge() -> None:
     """An anonymous reviewer enters (engage events carry the anonymousId); once identified
-    into a known profile, that profile is a member with the trait, and no duplicate entry
-    is emitted."""
+    into a known profile, that profile is a member with the trait, and the entry is announced
+    once more, now with the userId that destinations such as the promotion engine key on."""
     model = model_with()
     model.ingest("web", Identify(user_id="u-1", anonymous_id="a-phone", timestamp=at(0)), at(0))
     routed = model.ingest("web", review(1, user_id=None, anonymous_id="a-laptop"), at(1))
@@ -117,7 +117,8 @@ def test_anonymous_profile_that_qualified_keeps_the_audience_after_merge() -> No
     assert "reviewers" in profile.audiences
     assert profile.traits["reviewers"] is True
     assert model.audience_members("reviewers") == [profile]
-    assert [src for src, _ in routed] == ["web"]
+    assert [src for src, _ in routed] == ["web", ENGAGE_SOURCE, ENGAGE_SOURCE]
+    assert (routed[1][1].user_id, routed[1][1].event) == ("u-1", names.AUDIENCE_ENTERED)  # type: ignore[union-attr]
 
 
 def test_merge_that_completes_a_condition_enters_with_the_user_id() -> None:
@@ -223,3 +224,20 @@ def test_duplicate_audience_and_unknown_members_query() -> None:
         model.add_audience(REVIEWERS)
     with pytest.raises(KeyError, match="nope"):
         model.audience_members("nope")
+
+
+def test_audience_joined_anonymously_is_announced_with_the_user_id_on_identify() -> None:
+    """Destinations keyed by userId (the promotion engine) hear of a membership gained while
+    anonymous once the profile is identified, exactly once."""
+    model = model_with()
+    routed = model.ingest("web", review(1, user_id=None, anonymous_id="a-9"), at(1))
+    entered = [e for _, e in routed if isinstance(e, Track) and e.event == names.AUDIENCE_ENTERED]
+    assert [(e.user_id, e.anonymous_id) for e in entered] == [(None, "a-9")]
+
+    identify = Identify(user_id="u-9", anonymous_id="a-9", timestamp=at(2))
+    routed = model.ingest("web", identify, at(2))
+    entered = [e for _, e in routed if isinstance(e, Track) and e.event == names.AUDIENCE_ENTERED]
+    assert [(e.user_id, e.properties["audience_key"]) for e in entered] == [("u-9", "reviewers")]
+
+    again = model.ingest("web", Identify(user_id="u-9", timestamp=at(3)), at(3))
+    assert [s for s, _ in again] == ["web"]

@@ -116,7 +116,7 @@ def test_unknown_wire_fields_are_tolerated() -> None:
         ({"type": "track", "event": "x", "timestamp": "yesterday"}, r"\$\.batch\[0\]\.timestamp"),
         ({"type": "track", "event": "x", "properties": [1]}, r"\$\.batch\[0\]\.properties"),
         ({"type": "group", "userId": "u", "groupId": None}, r"\$\.batch\[0\]\.groupId"),
-        ({"type": "alias", "userId": "u", "previousId": 7}, r"\$\.batch\[0\]\.previousId"),
+        ({"type": "alias", "userId": "u", "previousId": [7]}, r"\$\.batch\[0\]\.previousId"),
         ({"type": "identify", "traits": "pro"}, r"\$\.batch\[0\]\.traits"),
         ({"type": "shout", "userId": "u"}, r"\$\.batch\[0\]\.type"),
         ({"type": "track", "userId": "u"}, r"missing required field `event` - at `\$\.batch\[0\]`"),
@@ -151,3 +151,19 @@ def test_events_are_frozen() -> None:
     event = Track(event="x", user_id="u")
     with pytest.raises(AttributeError):
         event.user_id = "v"  # type: ignore[misc]
+
+
+def test_numeric_group_and_previous_ids_become_strings() -> None:
+    """The official SDK sends a numeric group_id / previous_id as a JSON number."""
+    group = msgspec.json.decode(
+        b'{"type":"group","messageId":"m","userId":"u","groupId":42}', type=SegmentEvent
+    )
+    alias = msgspec.json.decode(
+        b'{"type":"alias","messageId":"m","userId":"u","previousId":7}', type=SegmentEvent
+    )
+    assert isinstance(group, Group) and group.group_id == "42"
+    assert isinstance(alias, Alias) and alias.previous_id == "7"
+    with pytest.raises(msgspec.ValidationError, match=r"groupId"):
+        msgspec.json.decode(
+            b'{"type":"group","messageId":"m","userId":"u","groupId":true}', type=SegmentEvent
+        )

@@ -100,3 +100,13 @@ def test_negative_count_is_refused() -> None:
     with pytest.raises(ValueError, match="-1"):
         generate_codes(CodeConfig(), -1, random.Random(0), set())
     assert generate_codes(CodeConfig(), 0, random.Random(0), set()) == []
+
+
+def test_exhaustion_counts_this_configs_codes_not_other_campaigns() -> None:
+    """Codes of other campaigns stay unique but do not eat this config's code space."""
+    tiny = CodeConfig(length=2, charset="AB")  # 4 codes, at most 2 issued
+    other_campaigns = {f"OTHER-{i}" for i in range(50)}
+    codes = generate_codes(tiny, 2, random.Random(1), other_campaigns, used=0)
+    assert len(set(codes)) == 2 and set(codes) <= other_campaigns
+    with pytest.raises(CodeSpaceExhausted):
+        generate_codes(tiny, 1, random.Random(1), other_campaigns, used=2)

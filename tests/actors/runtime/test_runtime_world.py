@@ -217,13 +217,46 @@ class MutualAsker(Actor):
 async def test_actors_asking_each_other_deadlock(autojump_clock: trio.testing.MockClock) -> None:
     """Two actors asking each other inside receive make World.run raise Deadlock.
 
-    Detection happens when the run tries to drain (at ``until``), naming the stuck lanes.
+    Detection happens when the run tries to drain (at ``until``), naming who waits on whom.
     """
     world = World()
     world.add(MutualAsker("a", "b"))
     world.add(MutualAsker("b", "a"))
-    with pytest.raises(Deadlock, match=r"b->a"):
+    with pytest.raises(Deadlock, match=r"a waits on b, b waits on a"):
         await world.run(until=10.0)
+
+
+class SlowWorker(Actor):
+    """Takes a whole simulated hour per message (sleeps inside receive): busy, not stuck."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.done: list[int] = []
+
+    async def receive(self, message: Any, sender: str) -> Any:
+        if isinstance(message, Question):
+            await trio.sleep(HOUR)
+            self.done.append(message.value)
+        return None
+
+
+class Burst(Actor):
+    async def receive(self, message: Any, sender: str) -> Any:
+        if isinstance(message, Started):
+            for value in range(3):
+                await self.tell("worker", Question(value))
+        return None
+
+
+async def test_a_busy_actor_with_mail_at_the_end_is_drained_not_a_deadlock(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """At ``until`` the worker is mid-message with mail waiting: the run waits for it."""
+    world = World()
+    world.add(Burst("burst"))
+    worker = world.add(SlowWorker("worker"))
+    await world.run(until=HOUR / 2)
+    assert worker.done == [0, 1, 2]
 
 
 def test_world_wiring_errors() -> None:

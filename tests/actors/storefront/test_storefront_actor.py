@@ -77,10 +77,11 @@ class FakePromotions(Actor):
 class Pusher(Actor):
     """Delivers a push with a gift code to customer 0 at ``at``; peeks at the wallet just after."""
 
-    def __init__(self, name: str, at: float, code: str) -> None:
+    def __init__(self, name: str, at: float, code: str, user_id: str = "user-000000") -> None:
         super().__init__(name)
         self.at = at
         self.code = code
+        self.user_id = user_id
         self.wallet_after_push: list[str] | None = None
 
     async def receive(self, message: Any, sender: str) -> Any:
@@ -90,7 +91,7 @@ class Pusher(Actor):
         elif isinstance(message, Wake) and message.tag == "push":
             push = PushNotification(
                 message_id="push-1",
-                user_id="user-000000",
+                user_id=self.user_id,
                 sent_at=self.now_dt(),
                 title="$25 gift card, on us",
                 body=f"Use {self.code}",
@@ -244,3 +245,15 @@ def test_tick_must_be_positive() -> None:
     with pytest.raises(ValueError, match="tick"):
         StorefrontActor(tick=0)
     assert StorefrontActor(tick=MINUTE).tick == MINUTE
+
+
+async def test_a_push_for_an_unknown_user_is_kept_as_undeliverable(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """No customer of that id: no wallet changes, no crash, the push is kept for inspection."""
+    world, storefront, *_ = build(1, {})
+    world.add(Pusher("pusher", DAY, "GIFT-X", user_id="x-0"))
+    await world.run(until=2 * DAY)
+    assert [p.user_id for p in storefront.undeliverable] == ["x-0"]
+    assert storefront.received_pushes == []
+    assert storefront.customers[0].wallet == []
