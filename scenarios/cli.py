@@ -17,7 +17,7 @@ from promoloop.actors.runtime import ActorCrashed, Deadlock, virtual_clock
 from promoloop.scenarios import registry
 from promoloop.scenarios.base import RunConfig
 from promoloop.scenarios.loop import TRANSPORTS
-from promoloop.scenarios.report import print_result, write_report
+from promoloop.scenarios.report import print_result, to_json, write_report
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -100,9 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OSError as error:
         return _fail(f"run failed: {error}")
     if args.quiet:
-        from promoloop.scenarios.report import _json
-
-        sys.stdout.write(_json(result.kpis) + "\n")
+        sys.stdout.write(to_json(result.kpis) + "\n")
     else:
         print_result(result, sys.stdout)
     if args.report:
@@ -140,10 +138,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from promoloop.scenarios.bench import run_bench
 
-    report = run_bench(events=args.events, repeat=args.repeat)
-    import json
-
-    text = json.dumps(report, indent=2)
+    text = to_json(run_bench(events=args.events, repeat=args.repeat))
     sys.stdout.write(text + "\n")
     if args.out:
         args.out.write_text(text + "\n")

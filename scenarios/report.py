@@ -9,7 +9,7 @@ from typing import Any, TextIO
 from promoloop.scenarios.base import ScenarioResult
 
 
-def _json(data: Any) -> str:
+def to_json(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=False, default=str)
 
 
@@ -29,9 +29,9 @@ def print_result(result: ScenarioResult, out: TextIO, *, timeline_limit: int = 2
         out.write(f"... {len(lines) - timeline_limit} more lines (see --report DIR)\n")
     if result.highlight is not None:
         out.write("\n== final profile\n")
-        out.write(_json(_compact_profile(result.highlight)) + "\n")
+        out.write(to_json(_compact_profile(result.highlight)) + "\n")
     out.write("\n== KPIs\n")
-    out.write(_json(result.kpis) + "\n")
+    out.write(to_json(result.kpis) + "\n")
     out.write(
         f"\n{s['deliveries']} deliveries in {s['sim_seconds'] / 86400:.1f} simulated days, "
         f"event log digest {s['log_digest']}\n"
@@ -58,7 +58,7 @@ def write_report(result: ScenarioResult, directory: Path) -> list[Path]:
     written = []
     for name, data in files.items():
         path = directory / name
-        path.write_text(_json(data) + "\n")
+        path.write_text(to_json(data) + "\n")
         written.append(path)
     timeline = directory / "timeline.txt"
     timeline.write_text("\n".join(result.timeline) + "\n")

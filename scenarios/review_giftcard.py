@@ -13,7 +13,9 @@ Copy this file to write your own scenario: build the loop, add audiences and cam
 
 from __future__ import annotations
 
-from promoloop.actors.cdp import Audience, PerformedEvent
+from typing import Any
+
+from promoloop.actors.cdp import Audience, PerformedEvent, Profile
 from promoloop.actors.events import names
 from promoloop.actors.promotions import CodeConfig, Distribution, GiftCardCampaign
 from promoloop.actors.runtime import DAY, World
@@ -84,7 +86,7 @@ async def run(config: RunConfig) -> ScenarioResult:
     )
 
 
-def _highlight(profiles):  # type: ignore[no-untyped-def]
+def _highlight(profiles: list[Profile]) -> dict[str, Any] | None:
     """The profile that best shows the loop: one that reviewed, got a code and redeemed it."""
     wanted = [names.REVIEW_LEFT, names.PUBLICATION_SUCCEEDED, names.REDEMPTION_SUCCEEDED]
     best = max(

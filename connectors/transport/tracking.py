@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from promoloop.actors.cdp.sources import SourceRegistry
@@ -13,7 +13,9 @@ from promoloop.connectors.segment import TrackingStats, create_tracking_app
 from promoloop.connectors.transport.http import running_app
 
 
-def tracking_ingest(world: World, cdp: str):  # type: ignore[no-untyped-def]
+def tracking_ingest(
+    world: World, cdp: str
+) -> Callable[[str, Sequence[SegmentEvent]], Awaitable[None]]:
     """Accepted calls enter the CDP's lane under their source's name, as an in-process
     sender's would, so both transports deliver in the same order."""
 
