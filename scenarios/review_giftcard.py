@@ -34,7 +34,8 @@ async def run(config: RunConfig) -> ScenarioResult:
     customers = config.customers or DEFAULT_CUSTOMERS
     days = config.days or DEFAULT_DAYS
     world = World(seed=config.seed, keep_log=True)
-    loop = build_loop(world, PopulationParams(customers=customers, review_propensity=0.7))
+    params = PopulationParams(customers=customers, purchase_rate_per_day=0.2, review_propensity=0.7)
+    loop = build_loop(world, params)
 
     loop.cdp.model.add_audience(
         Audience(

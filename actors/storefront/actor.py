@@ -1,9 +1,15 @@
-"""The storefront: every customer's visits, sign-ups, orders, reviews and checkouts.
+"""The storefront: every customer's visits, carts, orders, reviews, checkouts and churn.
 
-One actor plays the whole population. Customers' due actions sit in one heap; the actor wakes
-once per tick (default one minute of sim time), runs every action due by then, each event
-stamped with its own precise time, and ships the tick's events to the CDP in batches, the way a
-Segment SDK does. It also plays the customers' app: push notifications land in their wallet.
+One actor plays the whole population (a trio task per customer would not scale to 100k).
+Customers' due actions sit in one heap; the actor wakes once per tick (default one minute of
+sim time), runs every action due by then, each event stamped with its own precise time, and
+ships the events to the CDP in batches, the way a Segment SDK does. It also plays the
+customers' app: a push with a code lands in the wallet and counts as an offer.
+
+Behaviour (docs/population.md): visits arrive as a Poisson process whose rate makes the
+customer's hidden purchase rate come true; a visit views products, may fill a cart, and the
+cart is checked out or abandoned (price-sensitive customers abandon more). An offer changes the
+visit rate (and a sleeping dog's churn hazard) for ``offer_window_days``. Churn is permanent.
 """
 
 from __future__ import annotations
@@ -35,9 +41,8 @@ FLUSH_AT = 100
 
 class Action(IntEnum):
     ARRIVE = 1
-    SIGN_UP = 2
-    ORDER = 3
-    REVIEW = 4
+    VISIT = 2
+    REVIEW = 3
 
 
 class StorefrontActor(Actor):
@@ -50,18 +55,24 @@ class StorefrontActor(Actor):
         params: PopulationParams | None = None,
         promotions: str = "promotions",
         tick: float = MINUTE,
+        arrival_days: float = 1.0,
     ) -> None:
         super().__init__(name)
         if tick <= 0:
             raise ValueError(f"tick must be > 0 seconds, got {tick}")
+        if arrival_days <= 0:
+            raise ValueError(f"arrival_days must be > 0, got {arrival_days}")
         self.params = params or PopulationParams()
         self.promotions = promotions
         self.tick = tick
+        self.arrival_days = arrival_days
         self.tracking: TrackingPort | None = None
         self.customers: list[Customer] = []
         self.products: list[Product] = []
         self.received_pushes: list[PushNotification] = []
         self.undeliverable: list[PushNotification] = []
+        self.orders = 0
+        self.abandoned_carts = 0
         self._by_user_id: dict[str, Customer] = {}
         self._due: list[tuple[float, int, int, Action, Any]] = []
         self._seq = 0
@@ -74,6 +85,16 @@ class StorefrontActor(Actor):
         self._seq += 1
         heapq.heappush(self._due, (at, customer.index, self._seq, action, payload))
 
+    def _plan_visit(self, c: Customer, after: float) -> None:
+        """The next visit of an active customer, at the rate in force at ``after``."""
+        purchase_rate, _ = c.rates(after)
+        if purchase_rate <= 0.0:
+            return
+        rate = c.visit_rate_per_day * purchase_rate / c.hidden.purchase_rate_per_day
+        at = after + c.rng.expovariate(rate) * DAY
+        if at < c.churn_at:
+            self._plan(at, c, Action.VISIT)
+
     def _arm(self) -> None:
         if not self._due:
             return
@@ -84,19 +105,14 @@ class StorefrontActor(Actor):
 
     # -- events -------------------------------------------------------------------------------
     def _emit(
-        self,
-        event_type: type,
-        customer: Customer,
-        at: float,
-        anonymous: bool = False,
-        **fields: Any,
+        self, kind: type, c: Customer, at: float, anonymous: bool = False, **fields: Any
     ) -> None:
         self._message_seq += 1
-        ids = {"anonymous_id": customer.anonymous_id}
+        ids = {"anonymous_id": c.anonymous_id}
         if not anonymous:
-            ids["user_id"] = customer.user_id
+            ids["user_id"] = c.user_id
         self._outbox.append(
-            event_type(
+            kind(
                 message_id=f"{self.name}-{self._message_seq:09d}",
                 timestamp=self.world.time.datetime_at(at),
                 context=LIBRARY,
@@ -118,46 +134,49 @@ class StorefrontActor(Actor):
     async def receive(self, message: Any, sender: str) -> Any:
         match message:
             case Started():
-                self.products = catalog(self.world.seeds.rng(f"actor/{self.name}/catalog"))
-                self.customers = draw_population(self.params, self.world.seeds)
-                self._by_user_id = {c.user_id: c for c in self.customers}
-                for customer in self.customers:
-                    self._plan(customer.rng.uniform(0, DAY), customer, Action.ARRIVE)
+                self._start()
             case Wake():
                 await self._run_due()
             case PushNotification():
-                await self._on_push(message)
+                self._on_push(message)
             case _:
                 raise TypeError(f"the storefront cannot handle {type(message).__name__}")
         await self._flush()
         self._arm()
         return None
 
+    def _start(self) -> None:
+        self.products = catalog(self.world.seeds.rng(f"actor/{self.name}/catalog"))
+        self.customers = draw_population(self.params, self.world.seeds)
+        self._by_user_id = {c.user_id: c for c in self.customers}
+        for c in self.customers:
+            self._plan(c.rng.uniform(0, self.arrival_days * DAY), c, Action.ARRIVE)
+
     async def _run_due(self) -> None:
         now = self.now
         while self._due and self._due[0][0] <= now:
             at, index, _, action, payload = heapq.heappop(self._due)
-            customer = self.customers[index]
+            c = self.customers[index]
             if action is Action.ARRIVE:
-                self._arrive(customer, at)
-            elif action is Action.SIGN_UP:
-                self._sign_up(customer, at)
-            elif action is Action.ORDER:
-                await self._order(customer, at)
+                self._arrive(c, at)
+            elif action is Action.VISIT:
+                if at < c.churn_at:
+                    await self._visit(c, at)
             elif action is Action.REVIEW:
-                self._review(customer, at, payload)
+                self._review(c, at, payload)
             if len(self._outbox) >= FLUSH_AT:
                 await self._flush()
 
     def _arrive(self, c: Customer, at: float) -> None:
+        """First visit: anonymous browsing, then sign-up (which merges it), then shopping."""
+        c.arrived_at = at
+        hazard = c.hidden.churn_hazard_per_day
+        c.churn_at = at + (c.rng.expovariate(hazard) * DAY if hazard > 0 else math.inf)
         product = c.rng.choice(self.products)
         self._emit(Page, c, at, anonymous=True, name="Home", properties={"path": "/"})
         self._emit(
             Track, c, at, anonymous=True, event=names.PRODUCT_VIEWED, properties=_product(product)
         )
-        self._plan(at + c.rng.uniform(2, 10) * MINUTE, c, Action.SIGN_UP)
-
-    def _sign_up(self, c: Customer, at: float) -> None:
         c.signed_up = True
         traits = {
             "email": c.email,
@@ -167,23 +186,32 @@ class StorefrontActor(Actor):
         }
         self._emit(Identify, c, at, traits=traits)
         self._emit(Track, c, at, event=names.SIGNED_UP, properties={"method": "email"})
-        self._plan(at + c.rng.uniform(5, 30) * MINUTE, c, Action.ORDER)
+        self._plan(at + c.rng.uniform(5, 30) * MINUTE, c, Action.VISIT)
 
-    def _next_order(self, c: Customer, at: float) -> None:
-        rate = c.hidden.purchase_rate_per_day
-        if at < c.nudged_until:
-            rate *= self.params.push_nudge
-        self._plan(at + c.rng.expovariate(rate) * DAY, c, Action.ORDER)
+    async def _visit(self, c: Customer, at: float) -> None:
+        """Browse; maybe fill a cart; check it out or abandon it; plan the next visit."""
+        self._emit(Page, c, at, name="Catalog", properties={"path": "/catalog"})
+        viewed = [c.rng.choice(self.products) for _ in range(1 + int(c.rng.expovariate(0.7)))]
+        for product in viewed:
+            self._emit(Track, c, at, event=names.PRODUCT_VIEWED, properties=_product(product))
+        if c.rng.random() < self.params.cart_rate:
+            product = viewed[-1]
+            quantity = 1 + int(
+                c.rng.expovariate(1.0) * c.hidden.basket_mean_cents / product.price_cents
+            )
+            line = _product(product) | {"quantity": quantity}
+            self._emit(Track, c, at, event=names.PRODUCT_ADDED, properties=line)
+            checkout = self.params.checkout_rate * (1.0 - 0.5 * c.hidden.price_sensitivity)
+            if c.rng.random() < checkout:
+                await self._order(c, at, product, line, product.price_cents * quantity)
+            else:
+                self.abandoned_carts += 1
+        self._plan_visit(c, at)
 
-    async def _order(self, c: Customer, at: float) -> None:
-        product = c.rng.choice(self.products)
-        quantity = 1 + int(
-            c.rng.expovariate(1.0) * c.hidden.basket_mean_cents / product.price_cents
-        )
-        subtotal = product.price_cents * quantity
+    async def _order(
+        self, c: Customer, at: float, product: Product, line: dict[str, Any], subtotal: int
+    ) -> None:
         order_id = f"ord-{c.index:06d}-{c.orders + 1:04d}"
-        line = _product(product) | {"quantity": quantity}
-        self._emit(Track, c, at, event=names.PRODUCT_ADDED, properties=line)
         self._emit(
             Track,
             c,
@@ -198,9 +226,10 @@ class StorefrontActor(Actor):
         )
         paid_with: Verdict | None = None
         if c.wallet:
-            paid_with = await self._apply_gift_card(c, at, order_id, subtotal)
+            paid_with = await self._apply_code(c, at, order_id, subtotal)
         discount = paid_with.amount_cents if paid_with else 0
         c.orders += 1
+        self.orders += 1
         properties = {
             "order_id": order_id,
             "total": (subtotal - discount) / 100,
@@ -217,9 +246,8 @@ class StorefrontActor(Actor):
         if c.rng.random() < c.hidden.review_probability:
             delivery = c.rng.uniform(1, 3) * DAY + c.rng.uniform(0, 12) * HOUR
             self._plan(at + delivery, c, Action.REVIEW, (order_id, product.product_id))
-        self._next_order(c, at)
 
-    async def _apply_gift_card(
+    async def _apply_code(
         self, c: Customer, at: float, order_id: str, subtotal: int
     ) -> Verdict | None:
         code = c.wallet[0]
@@ -249,8 +277,8 @@ class StorefrontActor(Actor):
             )
             c.wallet.pop(0)
             return None
-        if verdict.balance_cents == 0:
-            c.wallet.pop(0)
+        if verdict.balance_cents in (None, 0):
+            c.wallet.pop(0)  # a discount code, or a gift card with nothing left
         self._emit(
             Track,
             c,
@@ -265,6 +293,8 @@ class StorefrontActor(Actor):
         return verdict
 
     def _review(self, c: Customer, at: float, payload: tuple[str, str]) -> None:
+        if at >= c.churn_at:
+            return
         order_id, product_id = payload
         rating = min(5, max(1, round(c.rng.gauss(4.2, 0.8))))
         self._emit(
@@ -275,16 +305,15 @@ class StorefrontActor(Actor):
             properties={"order_id": order_id, "product_id": product_id, "rating": rating},
         )
 
-    async def _on_push(self, push: PushNotification) -> None:
+    def _on_push(self, push: PushNotification) -> None:
         c = self._by_user_id.get(push.user_id)
         if c is None:
             self.undeliverable.append(push)  # no such customer's device: kept, never dropped
             return
         self.received_pushes.append(push)
-        code = push.data.get("code")
-        if isinstance(code, str) and code not in c.wallet:
-            c.wallet.append(code)
         now = self.now
+        if not c.active(now):
+            return  # a churned customer's app no longer opens pushes
         self._emit(
             Track,
             c,
@@ -292,13 +321,27 @@ class StorefrontActor(Actor):
             event=names.PUSH_NOTIFICATION_RECEIVED,
             properties={"campaign": {"name": push.title}, "message_id": push.message_id},
         )
-        c.nudged_until = now + 7 * DAY
-        # The reward pulls the next purchase forward: re-draw it with the nudged rate.
+        code = push.data.get("code")
+        if isinstance(code, str):
+            if code not in c.wallet:
+                c.wallet.append(code)
+            self._receive_offer(c, now)
+
+    def _receive_offer(self, c: Customer, now: float) -> None:
+        """An offer changes the visit rate and, for sleeping dogs, the churn hazard, for a
+        while; both are Poisson processes, so the next visit is simply drawn again."""
+        c.offer_until = now + self.params.offer_window_days * DAY
+        _, churn_gain = c.offer_effect()
+        extra_hazard = c.hidden.churn_hazard_per_day * (churn_gain - 1.0)
+        if extra_hazard > 0:
+            extra = c.rng.expovariate(extra_hazard) * DAY
+            if extra < self.params.offer_window_days * DAY:
+                c.churn_at = min(c.churn_at, now + extra)
         self._due = [
-            item for item in self._due if not (item[1] == c.index and item[3] is Action.ORDER)
+            item for item in self._due if not (item[1] == c.index and item[3] is Action.VISIT)
         ]
         heapq.heapify(self._due)
-        self._next_order(c, now)
+        self._plan_visit(c, now)
         self._next_wake = None
 
 

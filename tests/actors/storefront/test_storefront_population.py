@@ -78,10 +78,15 @@ def test_population_shape() -> None:
         ("basket_mean_cents", -100),
         ("review_propensity", -0.01),
         ("review_propensity", 1.01),
-        ("push_nudge", 0.5),
+        ("cart_rate", 1.5),
+        ("churn_hazard_per_day", -0.1),
+        ("email_open_rate", 2.0),
+        ("offer_window_days", 0.0),
+        ("response_shares", (0.5, 0.5, 0.5, 0.5)),
+        ("response_shares", (1.0, 0.0, 0.0)),
     ],
 )
-def test_invalid_parameters_name_the_parameter(field: str, value: float) -> None:
+def test_invalid_parameters_name_the_parameter(field: str, value: object) -> None:
     """Each out-of-range knob raises ValueError whose message names that knob."""
     with pytest.raises(ValueError, match=rf"^{field} must"):
         PopulationParams(**{field: value})
