@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="measure throughput; prints figures as JSON")
     bench.add_argument("--events", type=_positive, default=200_000)
     bench.add_argument("--repeat", type=_positive, default=3, help="best of N runs")
+    bench.add_argument("--customers", type=_positive, default=10_000, help="population size")
+    bench.add_argument("--days", type=_positive, default=30, help="population days")
     bench.add_argument("--out", type=Path, help="also write the JSON here")
     return parser
 
@@ -138,7 +140,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from promoloop.scenarios.bench import run_bench
 
-    text = to_json(run_bench(events=args.events, repeat=args.repeat))
+    text = to_json(
+        run_bench(events=args.events, repeat=args.repeat, customers=args.customers, days=args.days)
+    )
     sys.stdout.write(text + "\n")
     if args.out:
         args.out.write_text(text + "\n")

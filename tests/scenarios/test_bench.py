@@ -17,7 +17,8 @@ def test_stream_is_deterministic_and_spread_over_profiles() -> None:
 
 
 def test_bench_reports_pipeline_next_to_its_floors() -> None:
-    figures = run_bench(events=3_000, repeat=1)["pipeline_storefront_to_cdp"]
+    report = run_bench(events=3_000, repeat=1, customers=50, days=3)
+    figures = report["pipeline_storefront_to_cdp"]
     assert figures["events"] == 3_000
     assert figures["profiles"] == 3_000  # fewer events than the 10k profile pool
     for key in (
@@ -30,9 +31,29 @@ def test_bench_reports_pipeline_next_to_its_floors() -> None:
         figures["events_per_s"] / figures["floor_channel_hop_plus_decode_per_event_events_per_s"],
         rel=0.01,
     )
+    population = report["population_storefront_to_cdp"]
+    assert population["customers"] == 50 and population["events"] > 50
+    assert population["customer_days_per_s"] > 0 and population["peak_traced_mb"] > 0
 
 
 def test_bench_command_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "bench.json"
-    assert main(["bench", "--events", "2000", "--repeat", "1", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--events",
+                "2000",
+                "--repeat",
+                "1",
+                "--customers",
+                "20",
+                "--days",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert json.loads(out.read_text()) == json.loads(capsys.readouterr().out)
