@@ -75,12 +75,9 @@ def bar_chart(title: str, bars: Mapping[str, float], *, unit: str = "") -> str:
         y = PAD / 2 + i * row
         width = max(value, 0.0) / top * (WIDTH - 260)
         parts.append(f'<text x="4" y="{y + 15}" font-size="12">{html.escape(name)}</text>')
-        parts.append(
-            f'<rect x="200" y="{y}" width="{width:.1f}" height="18" fill="{PALETTE[i % len(PALETTE)]}"/>'
-        )
-        parts.append(
-            f'<text x="{204 + width:.1f}" y="{y + 14}" font-size="12">{value:,.4g}{html.escape(unit)}</text>'
-        )
+        color = PALETTE[i % len(PALETTE)]
+        parts.append(f'<rect x="200" y="{y}" width="{width:.1f}" height="18" fill="{color}"/>')
+        parts.append(_text(204 + width, y + 14, f"{value:,.4g}{unit}", 12))
     parts.append("</svg>")
     return f"<figure><figcaption>{html.escape(title)}</figcaption>{''.join(parts)}</figure>"
 
