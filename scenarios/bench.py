@@ -148,6 +148,78 @@ def _population(customers: int, days: int) -> tuple[float, int, int]:
     return elapsed, sum(cdp.model.ingested.values()), peak
 
 
+async def _post_batches(url: str, bodies: list[bytes], write_key: str, concurrency: int) -> None:
+    import httpx
+
+    auth = httpx.BasicAuth(write_key, "")
+    headers = {"Content-Type": "application/json"}
+    next_body = iter(bodies)
+    async with httpx.AsyncClient(base_url=url, auth=auth, headers=headers) as client:
+
+        async def worker() -> None:
+            for body in next_body:
+                response = await client.post("/v1/batch", content=body)
+                if response.status_code != 200:
+                    raise RuntimeError(
+                        f"bench request refused: {response.status_code} {response.text}"
+                    )
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(concurrency):
+                nursery.start_soon(worker)
+
+
+def _bare_app() -> Any:
+    """The floor: Quart-Trio on Hypercorn reading the body and answering like Segment."""
+    import quart_trio
+    from quart import Response, request
+
+    app = quart_trio.QuartTrio("bench-floor")
+
+    @app.post("/v1/batch")
+    async def batch() -> Response:
+        await request.get_data()
+        return Response(b'{"success":true}', content_type="application/json")
+
+    return app
+
+
+def _http_batch(payloads: list[bytes], concurrency: int = 8) -> tuple[float, float, int]:
+    """/v1/batch over loopback, one process: (floor seconds, tracking API seconds, ingested)."""
+    from promoloop.actors.cdp import Source, SourceRegistry
+    from promoloop.connectors.transport.http import running_app
+    from promoloop.connectors.transport.tracking import serve_tracking_api
+
+    bodies = [
+        b'{"batch":[' + b",".join(payloads[i : i + BATCH]) + b"]}"
+        for i in range(0, len(payloads), BATCH)
+    ]
+
+    async def floor() -> float:
+        async with running_app(_bare_app()) as url:
+            start = time.perf_counter()
+            await _post_batches(url, bodies, "k", concurrency)
+            return time.perf_counter() - start
+
+    async def tracking() -> tuple[float, int]:
+        world = World(seed=0, record=False)
+        cdp = world.add(CdpActor("cdp"))
+        sources = SourceRegistry([Source("storefront", "bench-key")])
+        async with trio.open_nursery() as nursery:
+            await nursery.start(world.run)
+            async with serve_tracking_api(world, sources, "cdp") as url:
+                start = time.perf_counter()
+                await _post_batches(url, bodies, "bench-key", concurrency)
+                await world.conductor.wait_quiet()
+                elapsed = time.perf_counter() - start
+            nursery.cancel_scope.cancel()
+        return elapsed, sum(cdp.model.ingested.values())
+
+    floor_seconds = trio.run(floor)
+    api_seconds, ingested = trio.run(tracking)
+    return floor_seconds, api_seconds, ingested
+
+
 def run_bench(
     *, events: int = 200_000, repeat: int = 3, customers: int = 10_000, days: int = 30
 ) -> dict[str, Any]:
@@ -161,6 +233,12 @@ def run_bench(
         raise RuntimeError(f"pipeline ingested {ingested} of {events} events")
     rate = events / pipeline
     pop_seconds, pop_events, pop_peak = _population(customers, days)
+    http_events = min(events, 50_000)
+    http_floor, http_api, http_ingested = min(
+        (_http_batch(payloads[:http_events]) for _ in range(repeat)), key=lambda r: r[1]
+    )
+    if http_ingested != http_events:
+        raise RuntimeError(f"tracking API ingested {http_ingested} of {http_events} events")
     return {
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
         "pipeline_storefront_to_cdp": {
@@ -173,6 +251,15 @@ def run_bench(
             "ratio_to_per_event_floor": round(rate / (events / floor_event), 3),
             "ratio_to_batched_floor": round(rate / (events / floor_batch), 3),
             "target_ratio": 0.4,
+        },
+        "http_v1_batch": {
+            "events": http_events,
+            "batch": BATCH,
+            "concurrency": 8,
+            "events_per_s": round(http_events / http_api),
+            "floor_bare_quart_hypercorn_events_per_s": round(http_events / http_floor),
+            "ratio_to_floor": round(http_floor / http_api, 3),
+            "note": "client and server share one process and one core, for both figures",
         },
         "population_storefront_to_cdp": {
             "customers": customers,

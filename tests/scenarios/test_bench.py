@@ -31,6 +31,9 @@ def test_bench_reports_pipeline_next_to_its_floors() -> None:
         figures["events_per_s"] / figures["floor_channel_hop_plus_decode_per_event_events_per_s"],
         rel=0.01,
     )
+    http = report["http_v1_batch"]
+    assert http["events"] == 3_000 and http["events_per_s"] > 0
+    assert http["ratio_to_floor"] > 0
     population = report["population_storefront_to_cdp"]
     assert population["customers"] == 50 and population["events"] > 50
     assert population["customer_days_per_s"] > 0 and population["peak_traced_mb"] > 0
