@@ -1,7 +1,12 @@
 """Event schemas shared by every actor: the Segment Spec, the engine's events, actor messages."""
 
 from promoloop.actors.events import names
-from promoloop.actors.events.messages import EventBatch, PushNotification
+from promoloop.actors.events.messages import (
+    EmailInteraction,
+    EmailMessage,
+    EventBatch,
+    PushNotification,
+)
 from promoloop.actors.events.promotions import (
     EngineEvent,
     Order,
@@ -28,6 +33,8 @@ __all__ = [
     "EVENT_TYPES",
     "Alias",
     "Batch",
+    "EmailInteraction",
+    "EmailMessage",
     "EngineEvent",
     "EventBatch",
     "Group",

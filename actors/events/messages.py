@@ -30,3 +30,27 @@ class PushNotification(msgspec.Struct, frozen=True, kw_only=True):
     title: str
     body: str
     data: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class EmailMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """An email as it lands in a customer's inbox (the storefront plays the inboxes)."""
+
+    message_id: str
+    user_id: str
+    to: str
+    sent_at: datetime
+    campaign: str
+    subject: str
+    body: str
+    code: str | None = None
+    """A promotion code the email carries, if any (an offer)."""
+
+
+class EmailInteraction(msgspec.Struct, frozen=True, kw_only=True):
+    """What a customer did with an email, reported to the email provider that sent it."""
+
+    message_id: str
+    user_id: str
+    kind: str
+    """``opened``, ``clicked`` or ``unsubscribed``."""
+    at: datetime

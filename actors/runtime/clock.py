@@ -47,6 +47,10 @@ class SimTime:
     def datetime_at(self, sim_seconds: float) -> datetime:
         return self.epoch + timedelta(seconds=sim_seconds)
 
+    def seconds_at(self, moment: datetime) -> float:
+        """Sim seconds of a datetime (the inverse of :meth:`datetime_at`)."""
+        return (moment - self.epoch).total_seconds()
+
     def now(self) -> datetime:
         return self.datetime_at(self.seconds())
 

@@ -20,7 +20,7 @@ from enum import IntEnum
 from typing import Any
 
 from promoloop.actors.events import names
-from promoloop.actors.events.messages import PushNotification
+from promoloop.actors.events.messages import EmailInteraction, EmailMessage, PushNotification
 from promoloop.actors.events.promotions import Order, RedeemCode, ValidateCode, Verdict
 from promoloop.actors.events.segment import Identify, Page, SegmentEvent, Track
 from promoloop.actors.runtime.actor import Actor, Started, Wake
@@ -43,6 +43,13 @@ class Action(IntEnum):
     ARRIVE = 1
     VISIT = 2
     REVIEW = 3
+    EMAIL = 4
+    CLICK_THROUGH = 5
+    """A visit brought by a click: it does not start another chain of visits."""
+
+
+UNSUBSCRIBE_RATE = 0.01
+"""P(a customer unsubscribes on reading a marketing email)."""
 
 
 class StorefrontActor(Actor):
@@ -71,6 +78,7 @@ class StorefrontActor(Actor):
         self.products: list[Product] = []
         self.received_pushes: list[PushNotification] = []
         self.undeliverable: list[PushNotification] = []
+        self.undeliverable_emails: list[EmailMessage] = []
         self.orders = 0
         self.abandoned_carts = 0
         self._by_user_id: dict[str, Customer] = {}
@@ -139,6 +147,8 @@ class StorefrontActor(Actor):
                 await self._run_due()
             case PushNotification():
                 self._on_push(message)
+            case EmailMessage():
+                self._on_email(message, sender)
             case _:
                 raise TypeError(f"the storefront cannot handle {type(message).__name__}")
         await self._flush()
@@ -159,11 +169,13 @@ class StorefrontActor(Actor):
             c = self.customers[index]
             if action is Action.ARRIVE:
                 self._arrive(c, at)
-            elif action is Action.VISIT:
+            elif action is Action.VISIT or action is Action.CLICK_THROUGH:
                 if at < c.churn_at:
-                    await self._visit(c, at)
+                    await self._visit(c, at, chain=action is Action.VISIT)
             elif action is Action.REVIEW:
                 self._review(c, at, payload)
+            elif action is Action.EMAIL:
+                await self._read_email(c, at, *payload)
             if len(self._outbox) >= FLUSH_AT:
                 await self._flush()
 
@@ -188,7 +200,7 @@ class StorefrontActor(Actor):
         self._emit(Track, c, at, event=names.SIGNED_UP, properties={"method": "email"})
         self._plan(at + c.rng.uniform(5, 30) * MINUTE, c, Action.VISIT)
 
-    async def _visit(self, c: Customer, at: float) -> None:
+    async def _visit(self, c: Customer, at: float, chain: bool = True) -> None:
         """Browse; maybe fill a cart; check it out or abandon it; plan the next visit."""
         self._emit(Page, c, at, name="Catalog", properties={"path": "/catalog"})
         viewed = [c.rng.choice(self.products) for _ in range(1 + int(c.rng.expovariate(0.7)))]
@@ -206,7 +218,8 @@ class StorefrontActor(Actor):
                 await self._order(c, at, product, line, product.price_cents * quantity)
             else:
                 self.abandoned_carts += 1
-        self._plan_visit(c, at)
+        if chain:
+            self._plan_visit(c, at)
 
     async def _order(
         self, c: Customer, at: float, product: Product, line: dict[str, Any], subtotal: int
@@ -326,6 +339,47 @@ class StorefrontActor(Actor):
             if code not in c.wallet:
                 c.wallet.append(code)
             self._receive_offer(c, now)
+
+    def _on_email(self, email: EmailMessage, provider: str) -> None:
+        """Mail lands in the inbox; whether and when it is opened is the customer's nature."""
+        c = self._by_user_id.get(email.user_id)
+        if c is None or not c.active(self.now):
+            self.undeliverable_emails.append(email)
+            return
+        if c.rng.random() < c.hidden.email_open:
+            delay = c.rng.expovariate(1.0 / 6.0) * HOUR  # most opens within hours
+            self._plan(self.now + delay, c, Action.EMAIL, (email, provider))
+
+    async def _read_email(self, c: Customer, at: float, email: EmailMessage, provider: str) -> None:
+        """Open; maybe click through (a visit, and an offer when the email carries a code);
+        rarely unsubscribe. Each reaction is reported to the provider that sent the email."""
+        if at >= c.churn_at:
+            return
+        stamp = self.world.time.datetime_at(at)
+        await self.tell(
+            provider,
+            EmailInteraction(
+                message_id=email.message_id, user_id=c.user_id, kind="opened", at=stamp
+            ),
+        )
+        if c.rng.random() < c.hidden.email_click:
+            await self.tell(
+                provider,
+                EmailInteraction(
+                    message_id=email.message_id, user_id=c.user_id, kind="clicked", at=stamp
+                ),
+            )
+            if email.code and email.code not in c.wallet:
+                c.wallet.append(email.code)
+                self._receive_offer(c, at)
+            self._plan(at + c.rng.uniform(1, 10) * MINUTE, c, Action.CLICK_THROUGH)
+        elif c.rng.random() < UNSUBSCRIBE_RATE:
+            await self.tell(
+                provider,
+                EmailInteraction(
+                    message_id=email.message_id, user_id=c.user_id, kind="unsubscribed", at=stamp
+                ),
+            )
 
     def _receive_offer(self, c: Customer, now: float) -> None:
         """An offer changes the visit rate and, for sleeping dogs, the churn hazard, for a
