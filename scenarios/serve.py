@@ -18,12 +18,10 @@ from promoloop.actors.runtime import World
 from promoloop.connectors.config import Settings
 from promoloop.connectors.segment import TrackingStats
 from promoloop.connectors.transport.tracking import serve_tracking_api
+from promoloop.connectors.voucherify import serve_voucherify_api
 from promoloop.scenarios.loop import CDP, Loop, build_loop, connect
 
-NOT_YET_SERVED = {
-    "voucherify": "the Voucherify-compatible API is not served by this build yet",
-    "talon": "the Talon.One-compatible API is not served by this build yet",
-}
+NOT_YET_SERVED = {"talon": "the Talon.One-compatible API is not served by this build yet"}
 
 
 @dataclass
@@ -37,6 +35,7 @@ async def serve(
     *,
     host: str = "127.0.0.1",
     segment_port: int = 0,
+    voucherify_port: int = 0,
     settings: Settings | None = None,
     task_status: Any = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -48,10 +47,14 @@ async def serve(
         serve_tracking_api(
             world, loop.sources, CDP, host=host, port=segment_port, stats=stats
         ) as url,
+        serve_voucherify_api(
+            world, loop.promotions, loop.settings, cdp=CDP, host=host, port=voucherify_port
+        ) as voucherify_url,
         trio.open_nursery() as nursery,
     ):
         await nursery.start(world.run)
-        task_status.started(ServeHandle(loop, {"segment": url}, stats))
+        urls = {"segment": url, "voucherify": voucherify_url}
+        task_status.started(ServeHandle(loop, urls, stats))
 
 
 def serve_until_interrupted(
@@ -66,11 +69,12 @@ def serve_until_interrupted(
                     lambda task_status: serve(
                         host=host,
                         segment_port=segment_port,
+                        voucherify_port=voucherify_port,
                         settings=settings,
                         task_status=task_status,
                     )
                 )
-                _announce(handle.urls["segment"], voucherify_port, talon_port)
+                _announce(handle.urls, talon_port)
                 async for signum in signals:
                     sys.stderr.write(f"promoloop: serve stopped ({signal.Signals(signum).name})\n")
                     nursery.cancel_scope.cancel()
@@ -80,8 +84,12 @@ def serve_until_interrupted(
     return 0
 
 
-def _announce(url: str, voucherify_port: int, talon_port: int) -> None:
-    print(f"segment     {url}  (Tracking API, write key from PROMOLOOP_SEGMENT_WRITE_KEY)")
-    for name, port in (("voucherify", voucherify_port), ("talon", talon_port)):
-        print(f"{name:<11} not served: {NOT_YET_SERVED[name]} (--{name}-port {port} accepted)")
-    print(f"health      {url}/health", flush=True)
+def _announce(urls: dict[str, str], talon_port: int) -> None:
+    segment, voucherify = urls["segment"], urls["voucherify"]
+    print(f"segment     {segment}  (Tracking API, write key from PROMOLOOP_SEGMENT_WRITE_KEY)")
+    print(
+        f"voucherify  {voucherify}  (X-App-Id / X-App-Token from "
+        "PROMOLOOP_VOUCHERIFY_APP_ID / PROMOLOOP_VOUCHERIFY_APP_TOKEN)"
+    )
+    print(f"talon       not served: {NOT_YET_SERVED['talon']} (--talon-port {talon_port} accepted)")
+    print(f"health      {segment}/health {voucherify}/health", flush=True)

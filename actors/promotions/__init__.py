@@ -1,18 +1,46 @@
-"""The promotion engine: campaigns, codes, distributions, validations, redemptions."""
+"""The promotion engine: campaigns, codes, rules, distributions, validations, redemptions."""
 
 from promoloop.actors.promotions.actor import PromotionsActor
-from promoloop.actors.promotions.campaigns import Distribution, GiftCardCampaign, Voucher
+from promoloop.actors.promotions.campaigns import (
+    Campaign,
+    DiscountCampaign,
+    Distribution,
+    GiftCardCampaign,
+    Segment,
+    Voucher,
+)
 from promoloop.actors.promotions.codes import CodeConfig, CodeSpaceExhausted, generate_codes
-from promoloop.actors.promotions.model import PromotionEngineModel, PromotionError
+from promoloop.actors.promotions.discounts import Cart, Discount, Item
+from promoloop.actors.promotions.errors import PromotionError
+from promoloop.actors.promotions.ledger import CustomEvent, Publication, Redemption, Rollback
+from promoloop.actors.promotions.limits import HourWindow, Quotas
+from promoloop.actors.promotions.model import PromotionEngineModel, Quote
+from promoloop.actors.promotions.rules import RuleContext, ValidationRule, parse_rule
 
 __all__ = [
+    "Campaign",
+    "Cart",
     "CodeConfig",
     "CodeSpaceExhausted",
+    "CustomEvent",
+    "Discount",
+    "DiscountCampaign",
     "Distribution",
     "GiftCardCampaign",
+    "HourWindow",
+    "Item",
     "PromotionEngineModel",
     "PromotionError",
     "PromotionsActor",
+    "Publication",
+    "Quotas",
+    "Quote",
+    "Redemption",
+    "Rollback",
+    "RuleContext",
+    "Segment",
+    "ValidationRule",
     "Voucher",
     "generate_codes",
+    "parse_rule",
 ]
