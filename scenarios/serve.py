@@ -45,7 +45,14 @@ async def serve(
     async with (
         connect(loop, "inproc"),
         serve_tracking_api(
-            world, loop.sources, CDP, host=host, port=segment_port, stats=stats
+            world,
+            loop.sources,
+            CDP,
+            host=host,
+            port=segment_port,
+            stats=stats,
+            profiles=loop.cdp.model,
+            profile_token=loop.settings.profile_token,
         ) as url,
         serve_voucherify_api(
             world, loop.promotions, loop.settings, cdp=CDP, host=host, port=voucherify_port
@@ -87,6 +94,10 @@ def serve_until_interrupted(
 def _announce(urls: dict[str, str], talon_port: int) -> None:
     segment, voucherify = urls["segment"], urls["voucherify"]
     print(f"segment     {segment}  (Tracking API, write key from PROMOLOOP_SEGMENT_WRITE_KEY)")
+    print(
+        f"profiles    {segment}/v1/spaces/<space>/collections/users/profiles/user_id:<id>/traits"
+        "  (Profile API, token from PROMOLOOP_PROFILE_TOKEN)"
+    )
     print(
         f"voucherify  {voucherify}  (X-App-Id / X-App-Token from "
         "PROMOLOOP_VOUCHERIFY_APP_ID / PROMOLOOP_VOUCHERIFY_APP_TOKEN)"

@@ -1,32 +1,133 @@
-"""The CDP actor: feeds its mailbox to :class:`CdpModel` and forwards to destinations."""
+"""The CDP actor: feeds its mailbox to :class:`CdpModel`, keeps the model's clocks (window
+expiry, batch audiences, delivery retries) and forwards to destinations through outboxes.
+
+Timers: the model says when its next window expires (``next_due``), the delivery outboxes when
+their next retry is due, and batch audiences have their period. The actor keeps at most one
+pending wake-up per distinct due time (``_timers``), so a population with a million windowed
+events asks the world's timer heap for one wake per distinct (rounded) expiry time, never one
+per profile per event. Before handling any message the actor lets the model catch up to the
+current time (``advance``), so expiries are applied in time order even when a message and a
+wake-up fall on the same instant.
+
+Delivery (see :mod:`promoloop.actors.cdp.delivery` for the reasoning): batches go to
+per-destination outboxes and are handed to the destination's lane without waiting while it has
+room; a destination that reports :class:`DeliveryFailed` is retried with exponential backoff.
+"""
 
 from __future__ import annotations
 
 from itertools import groupby
 from typing import Any
 
+import msgspec
+
+from promoloop.actors.cdp.delivery import Deliveries, DeliveryFailed
 from promoloop.actors.cdp.model import CdpModel, Routed
 from promoloop.actors.events.messages import EventBatch
-from promoloop.actors.runtime.actor import Actor, Started
+from promoloop.actors.runtime.actor import Actor, Started, Wake
+
+WINDOWS = "cdp:windows"
+DELIVERY = "cdp:delivery"
+AUDIENCE_PREFIX = "cdp:audience:"
+
+
+class ComputeAudience(msgspec.Struct, frozen=True):
+    """Ask the CDP to compute an audience now (ad-hoc audiences, or a backfill)."""
+
+    key: str
 
 
 class CdpActor(Actor):
     mailbox_capacity = 256
 
-    def __init__(self, name: str = "cdp", model: CdpModel | None = None) -> None:
+    def __init__(
+        self,
+        name: str = "cdp",
+        model: CdpModel | None = None,
+        deliveries: Deliveries | None = None,
+    ) -> None:
         super().__init__(name)
         self.model = model or CdpModel()
+        self.deliveries = deliveries or Deliveries()
+        self._timers: set[tuple[float, str]] = set()
+        self._flush_delay = 0.0
 
     async def receive(self, message: Any, sender: str) -> Any:
-        if isinstance(message, Started):
-            return None
-        if not isinstance(message, EventBatch):
-            raise TypeError(f"the CDP takes EventBatch messages, not {type(message).__name__}")
         now = self.now_dt()
-        routed: list[Routed] = []
-        for event in message.events:
-            routed.extend(self.model.ingest(message.source, event, now))
+        routed: list[Routed] = self.model.advance(now)
+        if isinstance(message, Started):
+            for audience in self.model.scheduled_audiences():
+                if audience.mode == "batch":
+                    hours = audience.every_hours
+                    self._wake_at(self.now + hours * 3_600.0, AUDIENCE_PREFIX + audience.key)
+        elif isinstance(message, ComputeAudience):
+            routed.extend(self.model.compute_audience(message.key, now))
+        elif isinstance(message, EventBatch):
+            for event in message.events:
+                routed.extend(self.model.ingest(message.source, event, now))
+        elif isinstance(message, DeliveryFailed):
+            self.deliveries.failed(sender, message.batch, message.reason, self.now)
+        elif isinstance(message, Wake):
+            self._timers = {(at, tag) for at, tag in self._timers if at > self.now}
+            if message.tag.startswith(AUDIENCE_PREFIX):
+                key = message.tag.removeprefix(AUDIENCE_PREFIX)
+                audience = self.model.audiences[key]
+                routed.extend(self.model.compute_audience(key, now))
+                if audience.mode == "batch":
+                    self._wake_at(self.now + audience.every_hours * 3_600.0, message.tag)
+            elif message.tag not in (WINDOWS, DELIVERY):
+                raise ValueError(f"the CDP set no timer tagged {message.tag!r}")
+        else:
+            raise TypeError(
+                "the CDP takes EventBatch, DeliveryFailed or ComputeAudience messages, "
+                f"not {type(message).__name__}"
+            )
         for destination, items in self.model.route(routed).items():
             for source, run in groupby(items, key=lambda item: item[0]):
-                await self.tell(destination, EventBatch(source, tuple(e for _, e in run)))
+                self.deliveries.enqueue(destination, EventBatch(source, tuple(e for _, e in run)))
+        await self._flush()
+        self._arm()
         return None
+
+    # -- delivery ---------------------------------------------------------------------------
+    async def _flush(self) -> None:
+        """Hand ready batches to destination lanes without waiting; wait only when an outbox
+        is over its bound (backpressure instead of unbounded memory)."""
+        deliveries = self.deliveries
+        deliveries.release(self.now)
+        blocked = False
+        for destination in sorted(deliveries.outboxes):
+            box = deliveries.outboxes[destination]
+            lane = self.world.lane(self.name, destination)
+            while box.ready:
+                if not lane.try_send(self._envelope(destination, box.ready[0])):
+                    deliveries.deferred[destination] += 1
+                    blocked = True
+                    break
+                box.ready.popleft()
+                deliveries.sent[destination] += 1
+            while len(box.ready) > deliveries.max_pending:
+                await self.tell(destination, box.ready.popleft())
+                deliveries.sent[destination] += 1
+        if blocked:
+            # Retry as soon as the destinations have taken mail (same instant); if a retry
+            # finds them still full, back off a little so a busy destination is not polled.
+            self._wake_at(self.now + self._flush_delay, DELIVERY)
+            self._flush_delay = min(max(self._flush_delay * 2, 0.001), 1.0)
+        else:
+            self._flush_delay = 0.0
+
+    # -- timers -----------------------------------------------------------------------------
+    def _wake_at(self, sim_at: float, tag: str) -> None:
+        at = max(sim_at, self.now)
+        if (at, tag) not in self._timers:
+            self._timers.add((at, tag))
+            self.schedule(at, Wake(tag))
+
+    def _arm(self) -> None:
+        due = self.model.next_due()
+        if due is not None:
+            self._wake_at((due - self.world.time.epoch).total_seconds(), WINDOWS)
+        retry = self.deliveries.next_retry()
+        if retry is not None:
+            self._wake_at(retry, DELIVERY)

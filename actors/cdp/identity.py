@@ -1,90 +1,296 @@
-"""Identity resolution: which profile an event belongs to, merging anonymous activity on identify.
+"""Identity resolution: which profile an event belongs to, merging profiles when a call links
+their identifiers, within per-identifier limits and priorities (Segment Unify's rules).
 
-Rules (Segment Unify's defaults, simplified): a profile has at most one ``userId``; an
-``anonymousId`` first seen on its own gets an anonymous profile; an event that carries both a
-known ``userId`` and an ``anonymousId`` whose profile has no ``userId`` merges the anonymous
-profile into the known one. An ``anonymousId`` already tied to a *different* ``userId`` is
-never merged: two people sharing a device stay two profiles.
+Identifiers of a call: ``userId`` (``user_id``), ``anonymousId`` (``anonymous_id``), the
+traits a rule promotes (``email`` from ``traits.email`` or ``context.traits.email``), and
+``context.externalIds`` items ``{"id", "type", ...}`` (custom external ids).
+
+Flat matching, as Unify does it: find every profile that holds one of the call's identifiers.
+None: create a profile. One or more: the union of their identifiers and the call's must respect
+every rule's ``limit`` (by default at most one ``user_id``, five of anything else); if it does,
+they become one profile (the one holding the call's highest-priority identifier absorbs the
+others, history included, and records the merge). If it does not, the call's lowest-priority
+identifier is dropped and matching starts again, so a conflicting ``userId`` starts a new
+profile instead of merging two people, and a shared device stays with its first owner.
+
+Limits count values ever seen ("1 ever"); Segment's sliding limits ("5 weekly") are not
+emulated. Blocked values (``rule.blocked``) are never promoted to identifiers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
-from promoloop.actors.cdp.profiles import Profile
+import msgspec
+
+from promoloop.actors.cdp.profiles import ExternalId, HistoryCodec, Profile
+
+_TYPE = re.compile(r"^[a-z][a-z0-9_.]{0,62}$")
+
+Identifier = tuple[str, str]
+"""(type, value)."""
+
+
+class IdentifierRule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How one identifier type is promoted and limited.
+
+    ``priority``: lower is stronger (user_id 1, email 2 by default); when a merge would break a
+    limit, the call's weakest identifier is dropped first. ``trait``: promote this trait (from
+    identify ``traits`` or ``context.traits``) to an identifier of this type.
+    """
+
+    type: str
+    limit: int = 5
+    priority: int = 100
+    trait: str | None = None
+    blocked: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not _TYPE.match(self.type):
+            raise ValueError(
+                f"identifier_rule.type must be lowercase letters, digits, '_' or '.', "
+                f"got {self.type!r}"
+            )
+        if self.limit < 1:
+            raise ValueError(f"identifier_rule.limit must be >= 1, got {self.limit}")
+
+
+DEFAULT_RULES: tuple[IdentifierRule, ...] = (
+    IdentifierRule(type="user_id", limit=1, priority=1),
+    IdentifierRule(type="email", limit=5, priority=2, trait="email"),
+    IdentifierRule(type="anonymous_id", limit=5, priority=3),
+)
+"""Segment's defaults: one user_id ever, five of anything else; user_id, email, then others."""
+
+AUTO_PRIORITY = 1_000
+"""Identifier types first seen in ``context.externalIds`` rank after every configured one
+(alphabetically among themselves), with the default limit, as Unify auto-adds them."""
+
+
+class IdentityConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    rules: tuple[IdentifierRule, ...] = DEFAULT_RULES
+    accept_unconfigured: bool = True
+    """Accept ``context.externalIds`` of types with no rule (auto-added, limit 5)."""
+
+    def __post_init__(self) -> None:
+        types = [rule.type for rule in self.rules]
+        if len(set(types)) != len(types):
+            raise ValueError(f"identity.rules lists an identifier type twice: {types}")
+        for required in ("user_id", "anonymous_id"):
+            if required not in types:
+                raise ValueError(f"identity.rules must include a rule for {required!r}")
 
 
 class IdentityGraph:
-    def __init__(self, new_id: Callable[[], str]) -> None:
+    """Identifier → profile index and the merge rules above."""
+
+    def __init__(
+        self,
+        new_id: Callable[[], str],
+        config: IdentityConfig | None = None,
+        *,
+        codec: HistoryCodec | None = None,
+    ) -> None:
         self._new_id = new_id
-        self.by_user: dict[str, Profile] = {}
-        self.by_anonymous: dict[str, Profile] = {}
+        self.config = config or IdentityConfig()
+        self._codec = codec
+        self._rules: dict[str, IdentifierRule] = {r.type: r for r in self.config.rules}
+        self._trait_rules = [r for r in self.config.rules if r.trait]
+        self._index: dict[str, dict[str, Profile]] = {r.type: {} for r in self.config.rules}
+        self._profiles: dict[str, Profile] = {}
         self.merges = 0
         self.refused = 0
+        self.demoted = 0
+        """Identifiers dropped from a call because keeping them would break a limit."""
+        self.on_merge: Callable[[Profile, Profile], None] | None = None
+        """Called as ``on_merge(kept, absorbed)`` just before ``kept`` absorbs the other (the
+        model merges computed trait states and audience sizes there)."""
 
+    # -- compatibility views ----------------------------------------------------------------
+    @property
+    def by_user(self) -> dict[str, Profile]:
+        return self._index["user_id"]
+
+    @property
+    def by_anonymous(self) -> dict[str, Profile]:
+        return self._index["anonymous_id"]
+
+    def types(self) -> list[str]:
+        return sorted(self._index)
+
+    # -- lookups ----------------------------------------------------------------------------
     def lookup(self, id_type: str, value: str) -> Profile | None:
-        if id_type == "user_id":
-            return self.by_user.get(value)
-        if id_type == "anonymous_id":
-            return self.by_anonymous.get(value)
-        raise ValueError(f"unknown identifier type {id_type!r} (user_id or anonymous_id)")
+        index = self._index.get(id_type)
+        if index is None:
+            raise ValueError(
+                f"unknown identifier type {id_type!r} (known: {', '.join(self.types())})"
+            )
+        return index.get(value)
 
-    def resolve(self, user_id: str | None, anonymous_id: str | None, at: datetime) -> Profile:
-        if not user_id and not anonymous_id:
+    def get(self, profile_id: str) -> Profile | None:
+        return self._profiles.get(profile_id)
+
+    def profiles(self) -> list[Profile]:
+        """Every profile, by id (creation order)."""
+        return list(self._profiles.values())
+
+    def __len__(self) -> int:
+        return len(self._profiles)
+
+    # -- identifiers of a call --------------------------------------------------------------
+    def _rule(self, id_type: str) -> IdentifierRule | None:
+        rule = self._rules.get(id_type)
+        if rule is None and self.config.accept_unconfigured and _TYPE.match(id_type):
+            rule = IdentifierRule(type=id_type, priority=AUTO_PRIORITY)
+            self._rules[id_type] = rule
+            self._index[id_type] = {}
+        return rule
+
+    def identifiers_of(
+        self,
+        user_id: str | None,
+        anonymous_id: str | None,
+        traits: dict[str, Any] | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> list[Identifier]:
+        """The call's identifiers, strongest first, blocked and malformed values left out."""
+        found: list[Identifier] = []
+        if user_id:
+            found.append(("user_id", user_id))
+        if anonymous_id:
+            found.append(("anonymous_id", anonymous_id))
+        context_traits = (context or {}).get("traits")
+        for rule in self._trait_rules:
+            assert rule.trait is not None
+            for source in (traits, context_traits):
+                value = source.get(rule.trait) if isinstance(source, dict) else None
+                if isinstance(value, str) and value:
+                    found.append((rule.type, value))
+                    break
+        external = (context or {}).get("externalIds")
+        if isinstance(external, list):
+            for item in external:
+                if not isinstance(item, dict):
+                    continue
+                id_type, value = item.get("type"), item.get("id")
+                if item.get("collection", "users") != "users":
+                    continue
+                if isinstance(id_type, str) and isinstance(value, str | int) and value != "":
+                    found.append((id_type, str(value)))
+        out: list[Identifier] = []
+        for id_type, value in found:
+            rule = self._rule(id_type)
+            if rule is None or value in rule.blocked or (id_type, value) in out:
+                continue
+            out.append((id_type, value))
+        out.sort(key=lambda ident: (self._rules[ident[0]].priority, ident[0]))
+        return out
+
+    # -- resolution -------------------------------------------------------------------------
+    def resolve(
+        self, user_id: str | None, anonymous_id: str | None, at: datetime, **where: Any
+    ) -> Profile:
+        """Compatibility form: resolve a call that carries only a userId/anonymousId."""
+        ids = self.identifiers_of(user_id, anonymous_id)
+        if not ids:
             raise ValueError("an event needs a userId or an anonymousId")
-        known = self.by_user.get(user_id) if user_id else None
-        anonymous = self.by_anonymous.get(anonymous_id) if anonymous_id else None
+        return self.resolve_ids(ids, at, **where)
 
-        if user_id is None:
-            return anonymous or self._create(None, anonymous_id, at)
-        if known is None:
-            if anonymous is not None and anonymous.user_id is None:
-                anonymous.user_id = user_id
-                self.by_user[user_id] = anonymous
-                return anonymous
-            known = self._create(user_id, None, at)
-        if anonymous_id is not None:
-            if anonymous is None:
-                known.anonymous_ids.append(anonymous_id)
-                self.by_anonymous[anonymous_id] = known
-            elif anonymous is not known and anonymous.user_id is None:
-                known.absorb(anonymous)
-                for aid in anonymous.anonymous_ids:
-                    self.by_anonymous[aid] = known
-                self.merges += 1
-        return known
+    def resolve_ids(
+        self, ids: list[Identifier], at: datetime, *, source: str = "", message_id: str = ""
+    ) -> Profile:
+        """Place a call with identifiers ``ids`` (strongest first) on one profile."""
+        if not ids:
+            raise ValueError("an event needs a userId or an anonymousId")
+        first = self._index[ids[0][0]].get(ids[0][1])
+        if first is not None and all(self._index[t].get(v) is first for t, v in ids[1:]):
+            return first  # the common case: every identifier already names this profile
+        ids = list(ids)
+        while True:
+            matches = self._matches(ids)
+            if not matches:
+                return self._create(ids, at, source, message_id)
+            if self._within_limits(matches, ids):
+                target = matches[0]
+                for other in matches[1:]:
+                    self._merge(target, other)
+                self._attach(target, ids, at, source, message_id)
+                return target
+            ids.pop()  # drop the weakest identifier and match again
+            self.demoted += 1
 
-    def resolve_alias(self, user_id: str | None, previous_id: str, at: datetime) -> Profile:
+    def _matches(self, ids: list[Identifier]) -> list[Profile]:
+        """Distinct profiles holding any of ``ids``, in the order of the strongest id."""
+        found: list[Profile] = []
+        for id_type, value in ids:
+            profile = self._index[id_type].get(value)
+            if profile is not None and profile not in found:
+                found.append(profile)
+        return found
+
+    def _within_limits(self, profiles: list[Profile], ids: list[Identifier]) -> bool:
+        values: dict[str, set[str]] = {}
+        for profile in profiles:
+            for ext in profile.identifiers:
+                values.setdefault(ext.type, set()).add(ext.id)
+        for id_type, value in ids:
+            values.setdefault(id_type, set()).add(value)
+        return all(len(seen) <= self._rules[t].limit for t, seen in values.items())
+
+    def _attach(
+        self, profile: Profile, ids: Iterable[Identifier], at: datetime, source: str, mid: str
+    ) -> None:
+        for id_type, value in ids:
+            index = self._index[id_type]
+            if value not in index:
+                index[value] = profile
+                profile.identifiers.append(ExternalId(id_type, value, source, at, mid))
+
+    def _create(self, ids: list[Identifier], at: datetime, source: str, message_id: str) -> Profile:
+        profile = Profile(id=self._new_id(), created_at=at, codec=self._codec, source=source)
+        profile.first_message_id = message_id
+        self._profiles[profile.id] = profile
+        kept: list[Identifier] = []
+        counts: dict[str, int] = {}
+        for id_type, value in ids:  # one call may list more values of a type than allowed
+            if counts.get(id_type, 0) < self._rules[id_type].limit:
+                counts[id_type] = counts.get(id_type, 0) + 1
+                kept.append((id_type, value))
+        self._attach(profile, kept, at, source, message_id)
+        return profile
+
+    def _merge(self, target: Profile, other: Profile) -> None:
+        if self.on_merge is not None:
+            self.on_merge(target, other)
+        target.absorb(other)
+        for ext in other.identifiers:
+            self._index[ext.type][ext.id] = target
+        del self._profiles[other.id]
+        self.merges += 1
+
+    def resolve_alias(
+        self, user_id: str | None, previous_id: str, at: datetime, **where: Any
+    ) -> Profile:
         """``alias(previousId → userId)``: merge what ``previousId`` named into ``userId``'s
         profile. ``previousId`` may be an anonymousId (the usual case) or an earlier userId;
-        two profiles that each have a userId are never merged (at most one per profile), so
-        aliasing one known user to another leaves both as they are and records the refusal."""
+        two profiles that each have a userId are never merged (the user_id limit), so aliasing
+        one known user to another leaves both as they are and records the refusal."""
         if not user_id:
             raise ValueError("alias needs a userId")
         previous = self.by_user.get(previous_id)
         if previous is None:
-            return self.resolve(user_id, previous_id, at)
+            return self.resolve_ids(self.identifiers_of(user_id, previous_id), at, **where)
         known = self.by_user.get(user_id)
         if known is previous:
             return known
         if known is None:
-            known = self._create(user_id, None, at)
-        known.refused_merges.append(previous.id)
+            known = self.resolve_ids([("user_id", user_id)], at, **where)
+        if self._within_limits([known, previous], []):
+            self._merge(known, previous)
+            return known
+        known.record_refusal(previous.id)
         self.refused += 1
         return known
-
-    def _create(self, user_id: str | None, anonymous_id: str | None, at: datetime) -> Profile:
-        profile = Profile(id=self._new_id(), created_at=at, user_id=user_id)
-        if user_id:
-            self.by_user[user_id] = profile
-        if anonymous_id:
-            profile.anonymous_ids.append(anonymous_id)
-            self.by_anonymous[anonymous_id] = profile
-        return profile
-
-    def profiles(self) -> list[Profile]:
-        seen: dict[str, Profile] = {}
-        for profile in [*self.by_user.values(), *self.by_anonymous.values()]:
-            seen.setdefault(profile.id, profile)
-        return sorted(seen.values(), key=lambda p: p.id)

@@ -66,7 +66,19 @@ class RedemptionFailed(_EngineEvent, tag=names.REDEMPTION_FAILED):
     message: str
 
 
-EngineEvent = PublicationSucceeded | RedemptionSucceeded | RedemptionFailed
+class RedemptionRollbackSucceeded(_EngineEvent, tag=names.REDEMPTION_ROLLBACK_SUCCEEDED):
+    """A redemption was undone: ``amount_cents`` went back to the code (and the budget)."""
+
+    rollback_id: str
+    redemption_id: str
+    amount_cents: int
+    balance_cents: int | None = None
+    reason: str | None = None
+
+
+EngineEvent = (
+    PublicationSucceeded | RedemptionSucceeded | RedemptionFailed | RedemptionRollbackSucceeded
+)
 
 
 class Order(msgspec.Struct, frozen=True, kw_only=True):

@@ -29,6 +29,7 @@ from promoloop.actors.events.promotions import (
     PublicationSucceeded,
     RedeemCode,
     RedemptionFailed,
+    RedemptionRollbackSucceeded,
     RedemptionSucceeded,
     ValidateCode,
     Verdict,
@@ -568,6 +569,21 @@ class PromotionEngineModel:
             order_id=redemption.order.id or "",
             amount_cents=redemption.amount_cents,
             balance_cents=redemption.balance_after_cents,
+        )
+
+    def rollback_event(self, rollback: Rollback) -> RedemptionRollbackSucceeded:
+        """The ``redemption.rollback.succeeded`` event the engine reports to the CDP."""
+        return RedemptionRollbackSucceeded(
+            id=self.new_id("evt"),
+            created_at=rollback.date,
+            customer_id=rollback.customer_id or "",
+            code=rollback.code,
+            campaign=self.campaigns[rollback.campaign_id].name,
+            rollback_id=rollback.id,
+            redemption_id=rollback.redemption_id,
+            amount_cents=rollback.amount_cents,
+            balance_cents=rollback.balance_after_cents,
+            reason=rollback.reason,
         )
 
     def failure_event(

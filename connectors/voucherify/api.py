@@ -754,11 +754,14 @@ def create_voucherify_app(
             reason = wire.decode(raw, wire.WRollback).reason or reason
         when = now()
 
-        def run(model: PromotionEngineModel) -> dict[str, Any]:
+        def run(model: PromotionEngineModel) -> tuple[dict[str, Any], list[EngineEvent]]:
             done = model.rollback(redemption_id, when, reason)
-            return wire.rollback_json(model, done)
+            events: list[EngineEvent] = [model.rollback_event(done)] if done.customer_id else []
+            return wire.rollback_json(model, done), events
 
-        return _json(await call(run))
+        body, events = await call(run)
+        await engine.report(events)
+        return _json(body)
 
     return app
 

@@ -8,9 +8,18 @@ import msgspec
 import pytest
 import trio.testing
 
-from promoloop.actors.cdp import ENGAGE_SOURCE, Audience, CdpActor, PerformedEvent, Subscription
+from promoloop.actors.cdp import (
+    ENGAGE_SOURCE,
+    Audience,
+    CdpActor,
+    CdpModel,
+    Deliveries,
+    DeliveryFailed,
+    PerformedEvent,
+    Subscription,
+)
 from promoloop.actors.events import EventBatch, Identify, Page, SegmentEvent, Track, names
-from promoloop.actors.runtime import Actor, ActorCrashed, Started, World
+from promoloop.actors.runtime import DAY, Actor, ActorCrashed, Started, Wake, World
 
 
 class Feeder(Actor):
@@ -123,3 +132,193 @@ async def test_cdp_refuses_anything_but_event_batches(
     world.add(Feeder("feeder", [Note("hi")]))
     with pytest.raises(ActorCrashed, match=r"'cdp' crashed handling Note from 'feeder'"):
         await world.run(until=1.0)
+
+
+# -- time: window expiry and batch audiences in virtual time -----------------------------------
+
+
+class Scripted(Actor):
+    """Tells the CDP each batch at its sim time (seconds)."""
+
+    def __init__(self, name: str, plan: list[tuple[float, EventBatch]]) -> None:
+        super().__init__(name)
+        self.plan = plan
+
+    async def receive(self, message: Any, sender: str) -> Any:
+        if isinstance(message, Started):
+            for index, (at, _) in enumerate(self.plan):
+                self.schedule(at, Wake(str(index)))
+        elif isinstance(message, Wake):
+            await self.tell("cdp", self.plan[int(message.tag)][1])
+        return None
+
+
+def added(user: str, n: int) -> EventBatch:
+    return EventBatch(
+        "web", (Track(user_id=user, event=names.PRODUCT_ADDED, message_id=f"{user}-{n}"),)
+    )
+
+
+async def test_window_expiry_wakes_the_cdp_and_exits_the_audience(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Two people add to cart on day 0 within the same minute; seven days later both leave
+    the audience at once, from one wake-up (one timer per distinct rounded due time)."""
+    world = World(keep_log=True)
+    cdp = world.add(CdpActor("cdp"))
+    cdp.model.add_audience(
+        Audience(
+            key="carts",
+            name="Carts",
+            condition=PerformedEvent(event=names.PRODUCT_ADDED, within_days=7),
+        )
+    )
+    cdp.model.subscribe(Subscription(destination="engine", sources=frozenset({ENGAGE_SOURCE})))
+    engine = world.add(Destination("engine"))
+    world.add(Scripted("store", [(10.0, added("a", 1)), (20.0, added("b", 1))]))
+    await world.run(until=8 * DAY)
+    exits = [
+        (batch, e)
+        for batch in engine.batches
+        for e in batch.events
+        if isinstance(e, Track) and e.event == names.AUDIENCE_EXITED
+    ]
+    assert [e.user_id for _, e in exits] == ["a", "b"]
+    assert {e.timestamp for _, e in exits} == {world.time.datetime_at(7 * DAY + 60.0)}
+    assert cdp.model.audience_members("carts") == []
+    window_wakes = [
+        entry
+        for entry in world.log.entries
+        if isinstance(entry.body, Wake) and entry.body.tag == "cdp:windows"
+    ]
+    assert len(window_wakes) == 1
+
+
+def _batch_model() -> CdpModel:
+    model = CdpModel()
+    model.add_audience(
+        Audience(
+            key="buyers",
+            name="Buyers",
+            condition=PerformedEvent(event=names.ORDER_COMPLETED),
+            mode="batch",
+            every_hours=24,
+        )
+    )
+    return model
+
+
+async def test_batch_audiences_run_on_their_schedule(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A batch audience (every 24 h) admits a buyer at the next run, not at the event."""
+    world = World()
+    cdp = world.add(CdpActor("cdp", model=_batch_model()))
+    buy = EventBatch("web", (Track(user_id="u", event=names.ORDER_COMPLETED, message_id="o"),))
+    world.add(Scripted("store", [(3_600.0, buy)]))
+    await world.run(until=DAY - 1)
+    assert cdp.model.audience_members("buyers") == []
+    assert [b for b in cdp.model.audience_size_series("buyers")] == []
+
+    again = World()  # the same run, long enough to reach the first batch run
+    cdp = again.add(CdpActor("cdp", model=_batch_model()))
+    again.add(Scripted("store", [(3_600.0, buy)]))
+    await again.run(until=DAY)
+    assert [p.user_id for p in cdp.model.audience_members("buyers")] == ["u"]
+    assert cdp.model.audience_size_series("buyers") == [(again.time.datetime_at(DAY), 1)]
+
+
+# -- delivery: never blocking, retries with backoff, dead letters ------------------------------
+
+
+class Flaky(Actor):
+    """Fails the first ``failures`` batches it gets (tells the CDP DeliveryFailed); takes
+    ``busy`` seconds of virtual time per batch; holds one message in its lane."""
+
+    mailbox_capacity = 1
+
+    def __init__(self, name: str, failures: int, busy: float = 0.0) -> None:
+        super().__init__(name)
+        self.failures = failures
+        self.busy = busy
+        self.got: list[tuple[float, EventBatch]] = []
+
+    async def receive(self, message: Any, sender: str) -> Any:
+        if isinstance(message, EventBatch):
+            if self.busy:
+                await trio.sleep(self.busy)
+            if self.failures > 0:
+                self.failures -= 1
+                await self.tell("cdp", DeliveryFailed(batch=message, reason="503 from partner"))
+            else:
+                self.got.append((self.now, message))
+        return None
+
+
+async def test_a_failing_destination_is_retried_with_backoff(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Three failures: retries after 1, 2 and 4 s of virtual time, then delivered; the other
+    destination got everything at once meanwhile."""
+    world = World()
+    cdp = world.add(CdpActor("cdp"))
+    cdp.model.subscribe(Subscription(destination="partner"))
+    cdp.model.subscribe(Subscription(destination="warehouse"))
+    partner = world.add(Flaky("partner", failures=3))
+    warehouse = world.add(Destination("warehouse"))
+    batch = EventBatch("web", (Track(user_id="u", event="A", message_id="a"),))
+    world.add(Scripted("store", [(100.0, batch)]))
+    await world.run(until=200.0)
+    assert [(at, b.events) for at, b in partner.got] == [(107.0, batch.events)]
+    assert [b.events for b in warehouse.batches] == [batch.events]
+    stats = cdp.deliveries.stats()["partner"]
+    assert stats["failures"] == 3 and stats["retried"] == 3 and stats["dead_lettered"] == 0
+    assert stats["pending"] == 0
+
+
+async def test_a_destination_that_never_recovers_is_dead_lettered_not_dropped_silently(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    world = World()
+    cdp = world.add(
+        CdpActor("cdp", deliveries=Deliveries(base_delay=1.0, max_delay=2.0, max_attempts=3))
+    )
+    cdp.model.subscribe(Subscription(destination="partner"))
+    partner = world.add(Flaky("partner", failures=10))
+    batch = EventBatch("web", (Track(user_id="u", event="A", message_id="a"),))
+    world.add(Scripted("store", [(0.0, batch)]))
+    await world.run(until=60.0)
+    assert partner.got == []
+    (dead,) = cdp.deliveries.dead_letters
+    assert (dead.destination, dead.attempts, dead.reason) == ("partner", 3, "503 from partner")
+    assert dead.batch.events == batch.events
+    assert cdp.deliveries.stats()["partner"]["dead_lettered"] == 1
+
+
+async def test_a_slow_destination_does_not_hold_up_ingestion(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A destination that takes a second per batch, with a one-message lane: the CDP has
+    ingested everything long before it is done, and it still gets every batch, in order."""
+    world = World()
+    cdp = world.add(CdpActor("cdp"))
+    cdp.model.subscribe(Subscription(destination="slow"))
+    slow = world.add(Flaky("slow", failures=0, busy=1.0))
+    batches = [
+        EventBatch("web", (Track(user_id=f"u{i}", event="A", message_id=f"m{i}"),))
+        for i in range(20)
+    ]
+    world.add(Feeder("store", batches))
+    ingested_at: list[float] = []
+    original = cdp.model.ingest
+
+    def spy(*args: Any) -> Any:
+        ingested_at.append(trio.current_time())
+        return original(*args)
+
+    cdp.model.ingest = spy  # type: ignore[method-assign]
+    await world.run(until=60.0)
+    assert len(cdp.model.profiles()) == 20
+    assert max(ingested_at) - min(ingested_at) < 1.0  # never waited on the slow destination
+    assert [b.events for _, b in slow.got] == [b.events for b in batches]
+    assert cdp.deliveries.deferred["slow"] > 0

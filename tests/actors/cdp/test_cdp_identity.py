@@ -6,7 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from promoloop.actors.cdp import CdpModel, HistoryEntry, Profile
+from promoloop.actors.cdp import (
+    CdpModel,
+    HistoryEntry,
+    IdentifierRule,
+    IdentityConfig,
+    Profile,
+)
 from promoloop.actors.cdp.identity import IdentityGraph
 from promoloop.actors.events import Alias, Identify, Page, Track
 
@@ -123,13 +129,15 @@ def test_resolve_needs_an_identifier(user_id: str | None, anonymous_id: str | No
 
 
 def test_lookup_with_an_unknown_identifier_type_raises() -> None:
-    """Only user_id and anonymous_id are identifier types; a typo is an error, not a miss."""
+    """Configured identifier types (user_id, anonymous_id, email by default) answer None for
+    an unknown value; a type never configured nor seen is a typo: an error, not a miss."""
     ids = graph()
     ids.resolve("u-1", None, at(0))
     assert ids.lookup("user_id", "u-1") is not None
     assert ids.lookup("user_id", "nobody") is None
-    with pytest.raises(ValueError, match="'email'"):
-        ids.lookup("email", "pam@example.com")
+    assert ids.lookup("email", "pam@example.com") is None
+    with pytest.raises(ValueError, match="'phone'"):
+        ids.lookup("phone", "555-0100")
     with pytest.raises(ValueError, match="userId"):
         CdpModel().profile("userId", "u-1")
 
@@ -212,3 +220,155 @@ def test_alias_to_an_unknown_user_still_keeps_people_apart() -> None:
     new = model.profile("user_id", "brand-new")
     assert new is not None and new is not model.profile("user_id", "old")
     assert new.refused_merges == [model.profile("user_id", "old").id]  # type: ignore[union-attr]
+
+
+# -- generalised identity graph: email, external ids, limits, priority ------------------------
+
+
+def test_email_links_profiles_and_resolves_to_the_same_profile() -> None:
+    """An identify with traits.email makes email an identifier: a later anonymous call that
+    carries the same email in context.traits lands on, or merges into, that person."""
+    model = CdpModel()
+    model.ingest(
+        "web", Identify(user_id="pam", traits={"email": "pam@example.com"}, timestamp=at(0)), at(0)
+    )
+    model.ingest("web", Page(anonymous_id="a-9", timestamp=at(1)), at(1))
+    model.ingest(
+        "web",
+        Track(
+            anonymous_id="a-9",
+            event="Email Link Clicked",
+            context={"traits": {"email": "pam@example.com"}},
+            timestamp=at(2),
+        ),
+        at(2),
+    )
+    (profile,) = model.profiles()
+    for id_type, value in (
+        ("user_id", "pam"),
+        ("email", "pam@example.com"),
+        ("anonymous_id", "a-9"),
+    ):
+        assert model.profile(id_type, value) is profile
+    assert [(e.type, e.id) for e in profile.identifiers] == [
+        ("user_id", "pam"),
+        ("email", "pam@example.com"),
+        ("anonymous_id", "a-9"),
+    ]
+    assert model.identity.merges == 1
+
+
+def test_a_new_user_id_with_a_known_email_starts_a_new_profile() -> None:
+    """Segment's documented example: user abc123 has jane@example1.com; an event with user
+    abc456 and the same email would put two user_ids on one profile, so the email (lower
+    priority) is dropped from the call and abc456 gets a profile of its own."""
+    model = CdpModel()
+    jane = {"email": "jane@example1.com"}
+    model.ingest("web", Identify(user_id="abc123", traits=jane, timestamp=at(0)), at(0))
+    model.ingest("web", Identify(user_id="abc456", traits=jane, timestamp=at(1)), at(1))
+    first, second = model.profile("user_id", "abc123"), model.profile("user_id", "abc456")
+    assert first is not None and second is not None and first is not second
+    assert model.profile("email", "jane@example1.com") is first
+    assert second.ids_of("email") == []
+    assert model.identity.demoted == 1
+    assert model.identity.merges == 0
+
+
+def test_custom_limits_allow_two_user_ids_and_custom_external_ids() -> None:
+    """With user_id limited to 2 and a configured `phone` identifier promoted from a trait,
+    a shared phone merges two user ids; context.externalIds of an unconfigured type are
+    auto-added with the default limit and resolve too."""
+    config = IdentityConfig(
+        rules=(
+            IdentifierRule(type="user_id", limit=2, priority=1),
+            IdentifierRule(type="phone", limit=1, priority=2, trait="phone"),
+            IdentifierRule(type="anonymous_id", limit=5, priority=3),
+        )
+    )
+    model = CdpModel(identity=config)
+    model.ingest("web", Identify(user_id="shop-1", traits={"phone": "+1555"}), at(0))
+    external = {"externalIds": [{"id": "crm-7", "type": "crm_id", "collection": "users"}]}
+    model.ingest(
+        "crm", Identify(user_id="uuid-1", traits={"phone": "+1555"}, context=external), at(1)
+    )
+    (profile,) = model.profiles()
+    assert profile.ids_of("user_id") == ["shop-1", "uuid-1"]
+    assert model.profile("crm_id", "crm-7") is profile
+    assert model.profile("phone", "+1555") is profile
+    ext = next(e for e in profile.identifiers if e.type == "crm_id")
+    assert (ext.source, ext.created_at) == ("crm", at(1))
+    # a third user id on the same phone would break the limit: it stays apart
+    model.ingest("web", Identify(user_id="shop-2", traits={"phone": "+1555"}), at(2))
+    assert len(model.profiles()) == 2
+
+
+def test_blocked_values_are_never_identifiers() -> None:
+    """A hard-coded test value such as "anonymous" must not merge everybody who sent it."""
+    config = IdentityConfig(
+        rules=(
+            IdentifierRule(type="user_id", limit=1, priority=1),
+            IdentifierRule(
+                type="anonymous_id", limit=5, priority=3, blocked=frozenset({"anonymous"})
+            ),
+        )
+    )
+    model = CdpModel(identity=config)
+    model.ingest("web", Track(user_id="a", anonymous_id="anonymous", event="X"), at(0))
+    model.ingest("web", Track(user_id="b", anonymous_id="anonymous", event="X"), at(1))
+    assert len(model.profiles()) == 2
+    with pytest.raises(ValueError, match="userId or an anonymousId"):
+        model.ingest("web", Track(anonymous_id="anonymous", event="X"), at(2))
+
+
+def test_an_event_may_link_three_profiles_at_once() -> None:
+    """userId + anonymousId + email each naming a different profile: all merge into the
+    profile of the strongest identifier (the userId's), each merge recorded."""
+    model = CdpModel()
+    model.ingest("web", Identify(user_id="u", timestamp=at(0)), at(0))
+    model.ingest("web", Page(anonymous_id="a", timestamp=at(1)), at(1))
+    model.ingest(
+        "web",
+        Identify(anonymous_id="b", traits={"email": "e@x"}, timestamp=at(2)),
+        at(2),
+    )
+    assert len(model.profiles()) == 3
+    user = model.profile("user_id", "u")
+    assert user is not None
+    model.ingest(
+        "web",
+        Identify(user_id="u", anonymous_id="a", traits={"email": "e@x"}, timestamp=at(3)),
+        at(3),
+    )
+    assert model.profiles() == [user]
+    assert len(user.merged_from) == 2
+    assert user.created_at == at(0)
+    assert model.identity.merges == 2
+
+
+def test_identifier_rules_are_validated() -> None:
+    with pytest.raises(ValueError, match=r"identifier_rule\.limit"):
+        IdentifierRule(type="email", limit=0)
+    with pytest.raises(ValueError, match=r"identifier_rule\.type"):
+        IdentifierRule(type="E-mail")
+    with pytest.raises(ValueError, match="twice"):
+        IdentityConfig(rules=(IdentifierRule(type="user_id"), IdentifierRule(type="user_id")))
+    with pytest.raises(ValueError, match="'anonymous_id'"):
+        IdentityConfig(rules=(IdentifierRule(type="user_id"),))
+
+
+def test_alias_between_known_users_merges_when_the_limit_allows_it() -> None:
+    """With two user ids allowed per profile, alias(old → new) merges them instead of
+    refusing."""
+    config = IdentityConfig(
+        rules=(
+            IdentifierRule(type="user_id", limit=2, priority=1),
+            IdentifierRule(type="anonymous_id", priority=3),
+        )
+    )
+    model = CdpModel(identity=config)
+    model.ingest("web", Identify(user_id="old"), at(0))
+    model.ingest("web", Identify(user_id="new"), at(1))
+    model.ingest("web", Alias(user_id="new", previous_id="old"), at(2))
+    (profile,) = model.profiles()
+    assert profile.ids_of("user_id") == ["new", "old"]
+    assert profile.refused_merges == []

@@ -16,6 +16,7 @@ import pytest
 import trio
 from voucherify_face import KEYS, NOW, Face
 
+from promoloop.actors.events import names
 from promoloop.actors.promotions import PromotionEngineModel
 
 
@@ -564,6 +565,14 @@ async def test_rollback_restores_exactly_what_was_taken(face: Face) -> None:
 
     redone = await face.client.post("/v1/redemptions", json=redeem_body(code, "u-1", 1234))
     assert redone.status_code == 200  # the per-customer slot came back with the rollback
+
+    (reported,) = [
+        e for e in face.engine.reported if e.to_track().event == names.REDEMPTION_ROLLBACK_SUCCEEDED
+    ]
+    track = reported.to_track()
+    assert (track.user_id, track.properties["code"]) == ("u-1", code)
+    assert track.properties["amount_cents"] == 1234 and track.properties["reason"] == "refund"
+    assert track.properties["redemption_id"] == redemption["id"]
 
 
 JUNK: list[Any] = [

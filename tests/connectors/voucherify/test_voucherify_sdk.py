@@ -16,7 +16,11 @@ import trio
 import voucherify as vf
 from voucherify_face import APP_ID, APP_TOKEN, Face
 
-from promoloop.actors.events.promotions import PublicationSucceeded, RedemptionSucceeded
+from promoloop.actors.events.promotions import (
+    PublicationSucceeded,
+    RedemptionRollbackSucceeded,
+    RedemptionSucceeded,
+)
 
 T = TypeVar("T")
 
@@ -143,7 +147,7 @@ async def test_review_giftcard_flow(face: Face, sdk: Sdk) -> None:
     assert voucher.gift.balance == 2500 and voucher.holder_id == customer.id
 
     kinds = [type(e) for e in face.engine.reported]
-    assert kinds == [PublicationSucceeded, RedemptionSucceeded]
+    assert kinds == [PublicationSucceeded, RedemptionSucceeded, RedemptionRollbackSucceeded]
 
 
 async def test_discount_campaign_with_validation_rule(face: Face, sdk: Sdk) -> None:
