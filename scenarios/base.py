@@ -16,6 +16,8 @@ class RunConfig(msgspec.Struct, frozen=True, kw_only=True):
     customers: int | None = None
     days: int | None = None
     transport: Transport = "inproc"
+    progress: Any = None
+    """A text stream for a progress bar (the CLI passes stderr), or None."""
 
     def __post_init__(self) -> None:
         if self.seed < 0:
@@ -40,6 +42,9 @@ class ScenarioResult:
     highlight: dict[str, Any] | None
     timeline: list[str] = field(default_factory=list)
     urls: dict[str, str] = field(default_factory=dict)
+    timeline_title: str = "timeline (sim time, actor, event)"
+    html: str | None = None
+    """A self-contained report.html, for scenarios that draw one."""
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         scenario = registry.get(args.scenario)
         config = RunConfig(
-            seed=args.seed, customers=args.customers, days=args.days, transport=args.transport
+            seed=args.seed,
+            customers=args.customers,
+            days=args.days,
+            transport=args.transport,
+            progress=None if args.quiet else sys.stderr,
         )
     except (LookupError, ValueError) as error:
         return _fail(f"error: {error}", EXIT_USAGE)

@@ -7,10 +7,11 @@ world inside :func:`connect`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
 
 from promoloop.actors.analytics import AnalyticsActor
 from promoloop.actors.cdp import ENGAGE_SOURCE, CdpActor, Source, SourceRegistry, Subscription
@@ -21,6 +22,8 @@ from promoloop.actors.runtime import World
 from promoloop.actors.storefront import PopulationParams, StorefrontActor
 from promoloop.connectors.config import Settings
 from promoloop.connectors.transport.inproc import InprocTrackingPort
+
+A = TypeVar("A")
 
 Transport = Literal["inproc", "http"]
 TRANSPORTS: tuple[Transport, ...] = ("inproc", "http")
@@ -44,6 +47,8 @@ class Loop:
     promotions: PromotionsActor
     push: PushDestination
     analytics: AnalyticsActor
+    reporters: list[Any] = field(default_factory=list)
+    """Extra actors reporting to the CDP on a source of their own (see :func:`add_reporter`)."""
 
 
 def build_loop(
@@ -94,13 +99,37 @@ def build_loop(
     return loop
 
 
+def add_reporter(loop: Loop, actor: A) -> A:
+    """Add an actor that reports to the CDP through a tracking port on a source of its own
+    (e.g. the predictions actor). Its write key over HTTP is ``PROMOLOOP_<NAME>_WRITE_KEY``,
+    or the documented dev default ``promoloop-dev-<name>-write-key``."""
+    loop.world.add(actor)
+    variable = f"PROMOLOOP_{actor.name.upper().replace('-', '_')}_WRITE_KEY"
+    key = os.environ.get(variable) or f"promoloop-dev-{actor.name}-write-key"
+    loop.sources.add(Source(actor.name, key))
+    loop.reporters.append(actor)
+    return actor
+
+
+def _reporting(loop: Loop) -> list[tuple[Any, str]]:
+    """(actor, write key) of everything that sends Segment calls to the CDP."""
+    out: list[tuple[Any, str]] = []
+    if loop.storefront is not None:
+        out.append((loop.storefront, loop.settings.segment_write_key))
+    out.append((loop.promotions, loop.settings.engine_write_key))
+    for actor in loop.reporters:
+        source = loop.sources.by_name(actor.name)
+        assert source is not None, f"{actor.name} was not added with add_reporter"
+        out.append((actor, source.write_key))
+    return out
+
+
 @asynccontextmanager
 async def connect(loop: Loop, transport: Transport) -> AsyncIterator[dict[str, str]]:
-    """Wire the storefront's and the engine's tracking ports; yields the URLs served, if any."""
+    """Wire every reporter's tracking port; yields the URLs served, if any."""
     if transport == "inproc":
-        if loop.storefront is not None:
-            loop.storefront.tracking = InprocTrackingPort(loop.storefront, CDP)
-        loop.promotions.tracking = InprocTrackingPort(loop.promotions, CDP)
+        for actor, _ in _reporting(loop):
+            actor.tracking = InprocTrackingPort(actor, CDP)
         yield {}
         return
     if transport != "http":
@@ -111,15 +140,8 @@ async def connect(loop: Loop, transport: Transport) -> AsyncIterator[dict[str, s
     async with AsyncExitStack() as stack:
         url = await stack.enter_async_context(serve_tracking_api(loop.world, loop.sources, CDP))
         world = loop.world
-        storefront = SegmentBridge(
-            url, loop.settings.segment_write_key, gate=world.net, now=world.time.now
-        )
-        engine = SegmentBridge(
-            url, loop.settings.engine_write_key, gate=world.net, now=world.time.now
-        )
-        stack.push_async_callback(storefront.aclose)
-        stack.push_async_callback(engine.aclose)
-        if loop.storefront is not None:
-            loop.storefront.tracking = storefront
-        loop.promotions.tracking = engine
+        for actor, key in _reporting(loop):
+            bridge = SegmentBridge(url, key, gate=world.net, now=world.time.now)
+            stack.push_async_callback(bridge.aclose)
+            actor.tracking = bridge
         yield {"segment": url}

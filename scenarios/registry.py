@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from promoloop.scenarios import review_giftcard
+from promoloop.scenarios import predictive_loyalty, review_giftcard
 from promoloop.scenarios.base import Scenario
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in (review_giftcard.SCENARIO,)}
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s for s in (review_giftcard.SCENARIO, predictive_loyalty.SCENARIO)
+}
 
 
 def get(name: str) -> Scenario:

@@ -21,7 +21,7 @@ def print_result(result: ScenarioResult, out: TextIO, *, timeline_limit: int = 2
     )
     for name, url in result.urls.items():
         out.write(f"  served {name} API at {url}\n")
-    out.write("\n== timeline (sim time, actor, event)\n")
+    out.write(f"\n== {result.timeline_title}\n")
     lines = result.timeline
     for line in lines[:timeline_limit]:
         out.write(line + "\n")
@@ -60,6 +60,10 @@ def write_report(result: ScenarioResult, directory: Path) -> list[Path]:
         path = directory / name
         path.write_text(to_json(data) + "\n")
         written.append(path)
+    if result.html is not None:
+        html = directory / "report.html"
+        html.write_text(result.html)
+        written.append(html)
     timeline = directory / "timeline.txt"
     timeline.write_text("\n".join(result.timeline) + "\n")
     written.append(timeline)

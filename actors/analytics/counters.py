@@ -22,6 +22,10 @@ class AnalyticsActor(Actor):
         self.orders = 0
         self.gift_card_orders = 0
         self.redeemed_cents = 0
+        self.orders_by_user: dict[str, list[tuple[float, int, int, str | None]]] = {}
+        """user → (sim seconds, total_cents, discount_cents, coupon) of each order."""
+        self.code_campaigns: dict[str, str] = {}
+        """Published code → the name of its campaign."""
         self.reviewers: set[str] = set()
         self.rewarded: set[str] = set()
         self.redeemers: set[str] = set()
@@ -44,14 +48,25 @@ class AnalyticsActor(Actor):
         who = event.user_id or event.anonymous_id or "?"
         props = event.properties
         if event.event == names.ORDER_COMPLETED:
+            total = int(props.get("total_cents", 0))
             self.orders += 1
-            self.revenue_cents += int(props.get("total_cents", 0))
-            if props.get("coupon"):
+            self.revenue_cents += total
+            coupon = props.get("coupon")
+            if coupon:
                 self.gift_card_orders += 1
+            if event.timestamp is not None:
+                at = self.world.time.seconds_at(event.timestamp)
+                discount = int(props.get("discount_cents", 0))
+                self.orders_by_user.setdefault(who, []).append(
+                    (at, total, discount, coupon if isinstance(coupon, str) else None)
+                )
         elif event.event == names.REVIEW_LEFT:
             self.reviewers.add(who)
         elif event.event == names.PUBLICATION_SUCCEEDED:
             self.rewarded.add(who)
+            code, campaign = props.get("code"), props.get("campaign")
+            if isinstance(code, str) and isinstance(campaign, str):
+                self.code_campaigns[code] = campaign
         elif event.event == names.REDEMPTION_SUCCEEDED:
             self.redeemers.add(who)
             self.redeemed_cents += int(props.get("amount_cents", 0))

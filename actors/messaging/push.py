@@ -32,14 +32,20 @@ class PushDestination(Actor):
         if not isinstance(code, str):
             return None
         balance = event.properties.get("balance_cents")
-        value = format_cents(balance) if isinstance(balance, int) else "a"
+        campaign = event.properties.get("campaign")
+        if isinstance(balance, int):  # a gift card: the seed's review reward
+            title = f"{format_cents(balance)} gift card, on us"
+            body = f"Thanks for your review! Use {code} at your next checkout."
+        else:
+            title = f"{campaign}: an offer for you" if campaign else "An offer for you"
+            body = f"Use {code} at your next checkout."
         return PushNotification(
             message_id=f"push-{len(self.sent) + 1:08d}",
             user_id=event.user_id,
             sent_at=self.now_dt(),
-            title=f"{value} gift card, on us",
-            body=f"Thanks for your review! Use {code} at your next checkout.",
-            data={"code": code, "campaign": event.properties.get("campaign")},
+            title=title,
+            body=body,
+            data={"code": code, "campaign": campaign},
         )
 
     async def receive(self, message: Any, sender: str) -> Any:

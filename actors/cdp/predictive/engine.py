@@ -138,12 +138,14 @@ class PredictiveEngine:
         self.stats["events"] += 1
         self._touch(profile_key, t)
 
-    def observe_treatment(self, profile_key: str, at: datetime, treated: bool) -> None:
-        """Record that the profile is in the treated (offer) or control group from ``at``."""
+    def observe_treatment(self, profile_key: str, at: datetime, treated: bool | None) -> None:
+        """Record that the profile is in the treated (offer) or control group from ``at``;
+        ``None`` ends the exposure (the offer's effect is over), so later snapshots stop
+        training the uplift models."""
         t = to_days(at)
         self.features.ensure(profile_key, t)
         meta = self._touch(profile_key, t)
-        meta.treated = bool(treated)
+        meta.treated = None if treated is None else bool(treated)
 
     def merge(self, into: str, absorbed: str) -> None:
         """The CDP merged profile ``absorbed`` into ``into``: combine their features; the

@@ -68,7 +68,8 @@ async def test_publication_becomes_a_push_to_the_device_target(
     assert first.data == {"code": "GIFT-AAAA-BBBB", "campaign": "Review gift card"}
     assert first.sent_at == DEFAULT_EPOCH + timedelta(hours=3)
     assert push.sent[1].title == "$10.50 gift card, on us"
-    assert push.sent[2].title == "a gift card, on us"
+    assert push.sent[2].title == "Review gift card: an offer for you"  # no balance: a coupon
+    assert push.sent[2].body.startswith("Use GIFT-")
     assert len({n.message_id for n in push.sent}) == 3
 
     assert sorted(devices.inbox) == ["u-1", "u-2"]
