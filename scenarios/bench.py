@@ -17,6 +17,7 @@ import msgspec
 import trio
 
 from promoloop.actors.cdp import Audience, CdpActor, PerformedEvent
+from promoloop.actors.cdp.predictive.bench import bench_updates
 from promoloop.actors.events import names
 from promoloop.actors.events.messages import EventBatch
 from promoloop.actors.events.segment import SegmentEvent, Track
@@ -269,6 +270,7 @@ def run_bench(
             "ratio_to_floor": round(http_floor / http_api, 3),
             "note": "client and server share one process and one core, for both figures",
         },
+        "predictive_model_updates": bench_updates(min(events, 20_000)),
         "population_storefront_to_cdp": {
             "customers": customers,
             "days": days,

@@ -34,6 +34,8 @@ def test_bench_reports_pipeline_next_to_its_floors() -> None:
     http = report["http_v1_batch"]
     assert http["events"] == 3_000 and http["events_per_s"] > 0
     assert http["ratio_to_floor"] > 0
+    updates = report["predictive_model_updates"]
+    assert updates["engine_updates_per_s"] > 0 and updates["bare_updates_per_s"] > 0
     population = report["population_storefront_to_cdp"]
     assert population["customers"] == 50 and population["events"] > 50
     assert population["customer_days_per_s"] > 0
