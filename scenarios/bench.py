@@ -23,6 +23,7 @@ from promoloop.actors.events.messages import EventBatch
 from promoloop.actors.events.segment import SegmentEvent, Track
 from promoloop.actors.runtime import Actor, Started, World, virtual_clock
 from promoloop.actors.runtime.clock import DEFAULT_EPOCH
+from promoloop.scenarios.bench_promotions import run_promotions_bench
 
 BATCH = 100
 """Events per hop in the pipeline, as a Segment SDK batches them."""
@@ -271,6 +272,12 @@ def run_bench(
             "note": "client and server share one process and one core, for both figures",
         },
         "predictive_model_updates": bench_updates(min(events, 20_000)),
+        "promotions": run_promotions_bench(
+            codes=min(events, 20_000),
+            http_codes=min(events, 10_000) // 2,
+            generated=1_000_000 if events >= 200_000 else events,
+            repeat=repeat,
+        ),
         "population_storefront_to_cdp": {
             "customers": customers,
             "days": days,

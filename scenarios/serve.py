@@ -17,11 +17,10 @@ import trio
 from promoloop.actors.runtime import World
 from promoloop.connectors.config import Settings
 from promoloop.connectors.segment import TrackingStats
+from promoloop.connectors.talon import TalonModel, serve_talon_api
 from promoloop.connectors.transport.tracking import serve_tracking_api
 from promoloop.connectors.voucherify import serve_voucherify_api
 from promoloop.scenarios.loop import CDP, Loop, build_loop, connect
-
-NOT_YET_SERVED = {"talon": "the Talon.One-compatible API is not served by this build yet"}
 
 
 @dataclass
@@ -29,6 +28,8 @@ class ServeHandle:
     loop: Loop
     urls: dict[str, str]
     stats: TrackingStats = field(default_factory=TrackingStats)
+    talon: TalonModel | None = None
+    """Talon.One-side state (rules, sessions, budgets): add campaigns here."""
 
 
 async def serve(
@@ -36,12 +37,14 @@ async def serve(
     host: str = "127.0.0.1",
     segment_port: int = 0,
     voucherify_port: int = 0,
+    talon_port: int = 0,
     settings: Settings | None = None,
     task_status: Any = trio.TASK_STATUS_IGNORED,
 ) -> None:
     world = World(seed=0, record=False)
     loop = build_loop(world, None, settings)
     stats = TrackingStats()
+    talon = TalonModel(loop.promotions.model)
     async with (
         connect(loop, "inproc"),
         serve_tracking_api(
@@ -57,11 +60,14 @@ async def serve(
         serve_voucherify_api(
             world, loop.promotions, loop.settings, cdp=CDP, host=host, port=voucherify_port
         ) as voucherify_url,
+        serve_talon_api(
+            world, loop.promotions, loop.settings, cdp=CDP, host=host, port=talon_port, talon=talon
+        ) as talon_url,
         trio.open_nursery() as nursery,
     ):
         await nursery.start(world.run)
-        urls = {"segment": url, "voucherify": voucherify_url}
-        task_status.started(ServeHandle(loop, urls, stats))
+        urls = {"segment": url, "voucherify": voucherify_url, "talon": talon_url}
+        task_status.started(ServeHandle(loop, urls, stats, talon))
 
 
 def serve_until_interrupted(
@@ -77,11 +83,12 @@ def serve_until_interrupted(
                         host=host,
                         segment_port=segment_port,
                         voucherify_port=voucherify_port,
+                        talon_port=talon_port,
                         settings=settings,
                         task_status=task_status,
                     )
                 )
-                _announce(handle.urls, talon_port)
+                _announce(handle.urls)
                 async for signum in signals:
                     sys.stderr.write(f"promoloop: serve stopped ({signal.Signals(signum).name})\n")
                     nursery.cancel_scope.cancel()
@@ -91,8 +98,8 @@ def serve_until_interrupted(
     return 0
 
 
-def _announce(urls: dict[str, str], talon_port: int) -> None:
-    segment, voucherify = urls["segment"], urls["voucherify"]
+def _announce(urls: dict[str, str]) -> None:
+    segment, voucherify, talon = urls["segment"], urls["voucherify"], urls["talon"]
     print(f"segment     {segment}  (Tracking API, write key from PROMOLOOP_SEGMENT_WRITE_KEY)")
     print(
         f"profiles    {segment}/v1/spaces/<space>/collections/users/profiles/user_id:<id>/traits"
@@ -102,5 +109,5 @@ def _announce(urls: dict[str, str], talon_port: int) -> None:
         f"voucherify  {voucherify}  (X-App-Id / X-App-Token from "
         "PROMOLOOP_VOUCHERIFY_APP_ID / PROMOLOOP_VOUCHERIFY_APP_TOKEN)"
     )
-    print(f"talon       not served: {NOT_YET_SERVED['talon']} (--talon-port {talon_port} accepted)")
-    print(f"health      {segment}/health {voucherify}/health", flush=True)
+    print(f"talon       {talon}  (Authorization: ApiKey-v1 <PROMOLOOP_TALON_API_KEY>)")
+    print(f"health      {segment}/health {voucherify}/health {talon}/health", flush=True)

@@ -9,6 +9,7 @@ from promoloop.actors.events.messages import (
 )
 from promoloop.actors.events.promotions import (
     EngineEvent,
+    LoyaltyPointsEarned,
     Order,
     PublicationSucceeded,
     RedeemCode,
@@ -40,6 +41,7 @@ __all__ = [
     "EventBatch",
     "Group",
     "Identify",
+    "LoyaltyPointsEarned",
     "Order",
     "Page",
     "PublicationSucceeded",

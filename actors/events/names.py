@@ -50,6 +50,8 @@ PUBLICATION_FAILED: Final = "customer.publication.failed"
 REDEMPTION_SUCCEEDED: Final = "redemption.succeeded"
 REDEMPTION_FAILED: Final = "redemption.failed"
 REDEMPTION_ROLLBACK_SUCCEEDED: Final = "redemption.rollback.succeeded"
+LOYALTY_POINTS_EARNED: Final = "customer.rewarded.loyalty_points"
+"""Voucherify's customer activity for points added to a loyalty card."""
 
 ECOMMERCE_EVENTS: Final = frozenset(
     {
@@ -88,5 +90,6 @@ PROMOTION_EVENTS: Final = frozenset(
         REDEMPTION_SUCCEEDED,
         REDEMPTION_FAILED,
         REDEMPTION_ROLLBACK_SUCCEEDED,
+        LOYALTY_POINTS_EARNED,
     }
 )

@@ -76,8 +76,22 @@ class RedemptionRollbackSucceeded(_EngineEvent, tag=names.REDEMPTION_ROLLBACK_SU
     reason: str | None = None
 
 
+class LoyaltyPointsEarned(_EngineEvent, tag=names.LOYALTY_POINTS_EARNED):
+    """Points were added to a customer's loyalty card (``code`` is the card, ``campaign`` the
+    program): an earning rule, a referral reward or a Talon.One ``addLoyaltyPoints`` effect."""
+
+    points: int
+    balance: int
+    source: str
+    tier: str | None = None
+
+
 EngineEvent = (
-    PublicationSucceeded | RedemptionSucceeded | RedemptionFailed | RedemptionRollbackSucceeded
+    PublicationSucceeded
+    | RedemptionSucceeded
+    | RedemptionFailed
+    | RedemptionRollbackSucceeded
+    | LoyaltyPointsEarned
 )
 
 

@@ -1,9 +1,11 @@
 """The promotion engine actor: answers validations and redemptions, runs distributions on
-audience events from the CDP, and reports its own events back through a tracking port (the
-Voucherify → Segment connector)."""
+audience events from the CDP, runs loyalty earning rules on the customer events it is routed
+(orders, redemptions, custom events), and reports its own events back through a tracking port
+(the Voucherify → Segment connector)."""
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from promoloop.actors.events import names
@@ -13,6 +15,23 @@ from promoloop.actors.events.segment import Identify, Track
 from promoloop.actors.promotions.model import PromotionEngineModel
 from promoloop.actors.runtime.actor import Actor, Started
 from promoloop.actors.runtime.ports import TrackingPort
+
+
+def order_cents(properties: dict[str, Any]) -> int | None:
+    """An order's amount in cents from Segment ``properties``: ``total_cents`` (what the
+    storefront sends), else the spec's ``total`` / ``revenue`` in currency units."""
+    cents = properties.get("total_cents")
+    if isinstance(cents, int) and not isinstance(cents, bool):
+        return cents
+    for key in ("total", "revenue"):
+        value = properties.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            try:
+                amount = Decimal(str(value)) * 100
+            except InvalidOperation:
+                return None
+            return int(amount.to_integral_value(ROUND_HALF_UP)) if amount.is_finite() else None
+    return None
 
 
 class PromotionsActor(Actor):
@@ -49,7 +68,15 @@ class PromotionsActor(Actor):
                 return self.model.validate(message, now)
             case RedeemCode():
                 verdict, event = self.model.redeem(message, now)
-                await self._report([event] if event is not None else [])
+                reported: list[EngineEvent] = [event] if event is not None else []
+                if verdict.valid:
+                    reported += self.model.on_customer_event(
+                        message.customer_id,
+                        names.REDEMPTION_SUCCEEDED,
+                        now,
+                        message.order.amount_cents,
+                    )
+                await self._report(reported)
                 return verdict
             case EventBatch():
                 events: list[EngineEvent] = []
@@ -64,6 +91,10 @@ class PromotionsActor(Actor):
                         key = call.properties.get("audience_key")
                         if isinstance(key, str):
                             events += self.model.on_audience_entered(call.user_id, key, now)
+                    elif isinstance(call, Track) and call.user_id and self.model.loyalty.programs:
+                        events += self.model.on_customer_event(
+                            call.user_id, call.event, now, order_cents(call.properties)
+                        )
                 await self._report(events)
                 return None
         raise TypeError(f"the promotion engine cannot handle {type(message).__name__}")

@@ -41,6 +41,10 @@ class Redemption:
     metadata: dict[str, Any] = field(default_factory=dict)
     status: str = SUCCEEDED
     rollback_id: str | None = None
+    points: int = 0
+    """Loyalty points this redemption spent (paying with points; ``code`` is the card)."""
+    points_transaction: str | None = None
+    """The spend in the loyalty ledger, which a rollback reverses."""
 
 
 @dataclass(slots=True)

@@ -7,11 +7,16 @@ nothing: all checks run before the first write. That, plus one caller at a time 
 mailbox, or the HTTP face's engine lock), is what keeps budgets and balances from being
 overspent under concurrency.
 
+Loyalty programs (:mod:`.loyalty`) and referral programs (:mod:`.referrals`) live in two
+ledgers the model owns (``model.loyalty``, ``model.referrals``); the methods here tie them to
+codes, publications and redemptions and turn their changes into events for the CDP.
+
 Errors use Voucherify's keys so the HTTP face can return them unchanged: ``not_found``,
 ``voucher_not_active``, ``voucher_expired``, ``voucher_disabled``, ``customer_rules_violated``,
 ``order_rules_violated``, ``redemption_rules_violated``, ``quantity_exceeded``,
 ``gift_amount_exceeded``, ``invalid_amount``, ``already_rolled_back``,
-``duplicate_resource_key``.
+``duplicate_resource_key``, ``loyalty_card_points_exceeded``, and for referrals
+``referral_self`` / ``customer_already_referred``.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import msgspec
 
 from promoloop.actors.events.promotions import (
     EngineEvent,
+    LoyaltyPointsEarned,
     PublicationSucceeded,
     RedeemCode,
     RedemptionFailed,
@@ -41,7 +47,7 @@ from promoloop.actors.promotions.campaigns import (
     Segment,
     Voucher,
 )
-from promoloop.actors.promotions.codes import CodeSpaceExhausted, generate_codes
+from promoloop.actors.promotions.codes import CodeConfig, CodeSpaceExhausted, generate_codes
 from promoloop.actors.promotions.discounts import Cart
 from promoloop.actors.promotions.errors import PromotionError
 from promoloop.actors.promotions.ledger import (
@@ -52,6 +58,8 @@ from promoloop.actors.promotions.ledger import (
     Rollback,
 )
 from promoloop.actors.promotions.limits import Usage
+from promoloop.actors.promotions.loyalty import LoyaltyLedger, LoyaltyProgram, PointsTransaction
+from promoloop.actors.promotions.referrals import Referral, ReferralLedger, ReferralProgram
 from promoloop.actors.promotions.rules import RuleContext, ValidationRule
 
 __all__ = ["PromotionEngineModel", "PromotionError", "Quote"]
@@ -95,6 +103,8 @@ class PromotionEngineModel:
         self._unpublished: dict[str, deque[str]] = {}
         """Per campaign, codes nobody holds yet, oldest first: what a publication hands out."""
         self._seq = 0
+        self.loyalty = LoyaltyLedger(self.new_id, self._new_code)
+        self.referrals = ReferralLedger(self._new_code)
 
     def new_id(self, prefix: str) -> str:
         """A fresh id (``camp_00000007``); one sequence for all kinds keeps runs reproducible."""
@@ -315,11 +325,15 @@ class PromotionEngineModel:
         *,
         credits_cents: int | None = None,
         metadata: dict[str, Any] | None = None,
+        amount_cents: int | None = None,
     ) -> Quote:
         """What ``code`` pays on ``cart`` now, or the PromotionError saying why not.
 
         Gift cards pay ``credits_cents`` if given (at most the balance and the order), else
-        as much of the order as the balance covers; discounts pay their discount.
+        as much of the order as the balance covers; discounts pay their discount, unless
+        ``amount_cents`` says what another rule engine decided (the Talon.One face's
+        ``setDiscount`` effects): the code, its limits and its campaign's budget are still
+        checked here, so both faces draw on the same counters.
         """
         if cart.amount_cents <= 0:
             raise PromotionError(
@@ -358,6 +372,14 @@ class PromotionEngineModel:
                 amount = min(credits_cents, cart.amount_cents)
             else:
                 amount = min(voucher.balance_cents, cart.amount_cents)
+        elif amount_cents is not None:
+            if isinstance(amount_cents, bool) or not isinstance(amount_cents, int):
+                raise PromotionError("invalid_amount", "a discount must be integer cents")
+            if not 0 <= amount_cents <= cart.amount_cents:
+                raise PromotionError(
+                    "invalid_amount", f"a discount of {amount_cents} cents does not fit the order"
+                )
+            amount = amount_cents
         else:
             amount = campaign.discount.cents_off(cart)
         customer_redemptions = (
@@ -395,10 +417,17 @@ class PromotionEngineModel:
         *,
         credits_cents: int | None = None,
         metadata: dict[str, Any] | None = None,
+        amount_cents: int | None = None,
     ) -> Redemption:
         """Quote, then take: balance, code quantity, campaign usage; recorded as a Redemption."""
         quote = self.quote(
-            code, customer_id, cart, now, credits_cents=credits_cents, metadata=metadata
+            code,
+            customer_id,
+            cart,
+            now,
+            credits_cents=credits_cents,
+            metadata=metadata,
+            amount_cents=amount_cents,
         )
         voucher, campaign = quote.voucher, quote.campaign
         if quote.gift:
@@ -485,7 +514,11 @@ class PromotionEngineModel:
             raise PromotionError(
                 "already_rolled_back", f"redemption {redemption_id} was already rolled back"
             )
-        voucher = self._give_back(redemption)
+        if redemption.points_transaction is not None:
+            self.loyalty.reverse(redemption.points_transaction, now)
+            voucher = None
+        else:
+            voucher = self._give_back(redemption)
         rollback = Rollback(
             id=self.new_id("rr"),
             date=now,
@@ -495,7 +528,9 @@ class PromotionEngineModel:
             customer_id=redemption.customer_id,
             amount_cents=redemption.amount_cents,
             reason=reason,
-            balance_after_cents=voucher.balance_cents if redemption.gift else None,
+            balance_after_cents=(
+                voucher.balance_cents if voucher is not None and redemption.gift else None
+            ),
         )
         redemption.status = ROLLED_BACK
         redemption.rollback_id = rollback.id
@@ -564,7 +599,7 @@ class PromotionEngineModel:
             created_at=redemption.date,
             customer_id=redemption.customer_id or "",
             code=redemption.code,
-            campaign=self.campaigns[redemption.campaign_id].name,
+            campaign=self.campaign_name(redemption.campaign_id),
             redemption_id=redemption.id,
             order_id=redemption.order.id or "",
             amount_cents=redemption.amount_cents,
@@ -578,7 +613,7 @@ class PromotionEngineModel:
             created_at=rollback.date,
             customer_id=rollback.customer_id or "",
             code=rollback.code,
-            campaign=self.campaigns[rollback.campaign_id].name,
+            campaign=self.campaign_name(rollback.campaign_id),
             rollback_id=rollback.id,
             redemption_id=rollback.redemption_id,
             amount_cents=rollback.amount_cents,
@@ -611,7 +646,227 @@ class PromotionEngineModel:
             message=error.message,
         )
 
+    # -- loyalty ----------------------------------------------------------------------------------
+    def add_loyalty_program(self, program: LoyaltyProgram) -> LoyaltyProgram:
+        """Register a program; its rewards must name existing campaigns (checked first)."""
+        for reward in program.rewards:
+            campaign = self._campaign(reward.campaign_id)
+            if reward.credits_cents is not None and not isinstance(campaign, GiftCardCampaign):
+                raise ValueError(f"reward {reward.id!r}: credits need a gift card campaign")
+            if reward.credits_cents is None and campaign.join_once:
+                # a join-once campaign would hand the same code back for the points again
+                raise ValueError(f"reward {reward.id!r}: its campaign must not be join_once")
+        return self.loyalty.add_program(program)
+
+    def earn_points(
+        self, program_id: str, customer_id: str, points: int, source: str, now: datetime
+    ) -> tuple[PointsTransaction, LoyaltyPointsEarned]:
+        """Add points to the customer's card (joining the program if needed), with the event."""
+        self.loyalty.program(program_id)  # not_found before the customer is upserted
+        self.upsert_customer(customer_id, {})
+        tx = self.loyalty.earn(program_id, customer_id, points, source, now)
+        return tx, self.points_event(tx)
+
+    def points_event(self, tx: PointsTransaction) -> LoyaltyPointsEarned:
+        """The ``customer.rewarded.loyalty_points`` event of an earn transaction."""
+        card = self.loyalty.cards[tx.card]
+        program = self.loyalty.programs[tx.program_id]
+        tier = program.tier_for(card.earned)
+        return LoyaltyPointsEarned(
+            id=self.new_id("evt"),
+            created_at=tx.date,
+            customer_id=card.holder,
+            code=card.code,
+            campaign=program.name,
+            points=tx.points,
+            balance=card.balance,
+            source=tx.source,
+            tier=tier.name if tier is not None else None,
+        )
+
+    def on_customer_event(
+        self, customer_id: str, event: str, now: datetime, amount_cents: int | None = None
+    ) -> list[LoyaltyPointsEarned]:
+        """Run every earning rule listening to ``event`` (an order, a redemption, a custom
+        event) for this customer; ``amount_cents`` is the order amount when there is one."""
+        out = []
+        for program, rule in self.loyalty.matching_rules(event):
+            points = rule.points_for(amount_cents)
+            if points > 0:
+                out.append(self.earn_points(program.id, customer_id, points, rule.id, now)[1])
+        return out
+
+    def buy_reward(
+        self, program_id: str, customer_id: str, reward_id: str, now: datetime
+    ) -> tuple[PointsTransaction, Voucher, list[EngineEvent]]:
+        """Spend points on a reward: a new code from its discount campaign, or credits added to
+        the member's gift card (published first if they hold none). Checks come first: a
+        refused purchase spends nothing."""
+        program = self.loyalty.program(program_id)
+        reward = program.reward(reward_id)
+        card = self.loyalty.card_of(program_id, customer_id)
+        if card is None:
+            raise PromotionError("not_found", f"customer {customer_id} has no card", 404)
+        if card.balance < reward.points:
+            raise PromotionError(
+                "loyalty_card_points_exceeded",
+                f"reward {reward.name!r} costs {reward.points} points, the card has {card.balance}",
+            )
+        campaign = self._campaign(reward.campaign_id)
+        if not campaign.active:
+            raise PromotionError("campaign_disabled", f"campaign {campaign.name!r} is disabled")
+        self._check_dates(campaign, now)
+        events: list[EngineEvent] = []
+        if reward.credits_cents is not None:
+            held = next(
+                (
+                    self.vouchers[code]
+                    for (cid, holder), code in self._published.items()
+                    if cid == campaign.id and holder == customer_id
+                ),
+                None,
+            )
+            if held is None:
+                held, event = self.publish(campaign.id, customer_id, now, "loyalty_reward")
+                held.initial_cents = held.balance_cents = 0
+                if event is not None:
+                    events.append(msgspec.structs.replace(event, balance_cents=0))
+            held.initial_cents += reward.credits_cents
+            held.balance_cents += reward.credits_cents
+            voucher = held
+        else:
+            voucher, event = self.publish(campaign.id, customer_id, now, "loyalty_reward")
+            if event is not None:
+                events.append(event)
+        tx = self.loyalty.spend(card.code, reward.points, reward.id, now)
+        return tx, voucher, events
+
+    def redeem_points(
+        self,
+        card_code: str,
+        customer_id: str,
+        cart: Cart,
+        points: int,
+        now: datetime,
+    ) -> Redemption:
+        """Pay ``points × points_value_cents`` of an order with a loyalty card; a rollback of
+        the redemption gives the points back."""
+        card = self.loyalty.card(card_code)
+        program = self.loyalty.programs[card.program_id]
+        if card.holder != customer_id:
+            raise PromotionError(
+                "customer_rules_violated", f"loyalty card {card_code} belongs to another customer"
+            )
+        if program.points_value_cents is None:
+            raise PromotionError(
+                "redemption_rules_violated", f"{program.name!r} does not allow paying with points"
+            )
+        if isinstance(points, bool) or not isinstance(points, int) or points <= 0:
+            raise PromotionError("invalid_amount", f"points must be an integer > 0, got {points}")
+        amount = points * program.points_value_cents
+        if amount > cart.amount_cents:
+            raise PromotionError(
+                "invalid_amount",
+                f"{points} points pay {amount} cents, more than the order's {cart.amount_cents}",
+            )
+        redemption_id = self.new_id("r")
+        tx = self.loyalty.spend(card_code, points, redemption_id, now)
+        redemption = Redemption(
+            id=redemption_id,
+            date=now,
+            code=card_code,
+            campaign_id=program.id,
+            customer_id=customer_id,
+            order=cart,
+            amount_cents=amount,
+            gift=False,
+            balance_after_cents=None,
+            points=points,
+            points_transaction=tx.id,
+        )
+        self.redemptions[redemption.id] = redemption
+        return redemption
+
+    # -- referrals --------------------------------------------------------------------------------
+    def add_referral_program(self, program: ReferralProgram) -> ReferralProgram:
+        if program.loyalty_program_id is not None:
+            self.loyalty.program(program.loyalty_program_id)
+        campaign_id = program.advocate_campaign_id
+        if campaign_id is not None and self._campaign(campaign_id).join_once:
+            # a second referral would hand the advocate the same code again
+            raise ValueError("referral_program.advocate_campaign_id must not be join_once")
+        return self.referrals.add_program(program)
+
+    def referral_code(self, program_id: str, advocate: str, now: datetime | None) -> str:
+        """The advocate's referral code (one per program)."""
+        code = self.referrals.code_for(program_id, advocate, now)
+        self.upsert_customer(advocate, {})
+        return code.code
+
+    def redeem_referral(
+        self, code: str, friend: str, now: datetime
+    ) -> tuple[Referral, list[EngineEvent]]:
+        """The friend redeems the advocate's code: checks, then the advocate's reward."""
+        referral_code = self.referrals.check(code, friend, now)
+        program = self.referrals.programs[referral_code.program_id]
+        if program.advocate_campaign_id is not None:
+            campaign = self._campaign(program.advocate_campaign_id)
+            if not campaign.active:
+                raise PromotionError("campaign_disabled", f"campaign {campaign.name!r} is off")
+            self._check_dates(campaign, now)
+        referral = Referral(
+            id=self.new_id("ref"),
+            date=now,
+            code=code,
+            program_id=program.id,
+            advocate=referral_code.advocate,
+            friend=friend,
+        )
+        events: list[EngineEvent] = []
+        self.upsert_customer(friend, {})
+        if program.advocate_points and program.loyalty_program_id is not None:
+            tx, earned = self.earn_points(
+                program.loyalty_program_id,
+                referral_code.advocate,
+                program.advocate_points,
+                referral.id,
+                now,
+            )
+            referral.points_transaction = tx.id
+            events.append(earned)
+        if program.advocate_campaign_id is not None:
+            voucher, published = self.publish(
+                program.advocate_campaign_id, referral_code.advocate, now, "referral"
+            )
+            referral.reward_code = voucher.code
+            if published is not None:
+                events.append(published)
+        self.referrals.record(referral)
+        return referral, events
+
+    def rollback_referral(self, referral_id: str, now: datetime) -> Referral:
+        """Take back exactly what the advocate got: the points, and the reward code (disabled)."""
+        referral = self.referrals.undo(referral_id)
+        if referral.points_transaction is not None:
+            self.loyalty.reverse(referral.points_transaction, now)
+        if referral.reward_code is not None:
+            self.vouchers[referral.reward_code].active = False
+        return referral
+
     # -- helpers --------------------------------------------------------------------------------
+    def campaign_name(self, campaign_id: str) -> str:
+        """A campaign's or a loyalty program's name (a points redemption names its program)."""
+        if campaign_id in self.campaigns:
+            return self.campaigns[campaign_id].name
+        return self.loyalty.program(campaign_id).name
+
+    def _new_code(self, config: CodeConfig) -> str:
+        """One new code, unique engine-wide (loyalty cards and referral codes)."""
+        try:
+            return generate_codes(config, 1, self._rng, self._taken)[0]
+        except CodeSpaceExhausted as error:
+            raise PromotionError("quantity_exceeded", str(error)) from None
+
     def _campaign(self, campaign_id: str) -> Campaign:
         try:
             return self.campaigns[campaign_id]

@@ -23,6 +23,7 @@ import quart_trio
 from quart import Response, request
 from werkzeug.exceptions import HTTPException
 
+from promoloop.actors.events.names import REDEMPTION_SUCCEEDED
 from promoloop.actors.events.promotions import EngineEvent
 from promoloop.actors.promotions import (
     PromotionEngineModel,
@@ -356,14 +357,21 @@ def create_voucherify_app(
         req = await body(wire.WEvent)
         when = now()
 
-        def run(model: PromotionEngineModel) -> dict[str, Any]:
+        def run(model: PromotionEngineModel) -> tuple[dict[str, Any], list[EngineEvent]]:
             source = wire.customer_ref(req.customer, model)
             if source is None:
                 raise invalid("customer.source_id or customer.id is required")
+            referral = req.referral.code if req.referral is not None else None
+            if referral is not None:
+                model.referrals.check(referral, source, when)  # refused before any write
             if req.customer.metadata is not None or req.customer.name or req.customer.email:
                 model.upsert_customer(source, wire.customer_traits(req.customer))
             event = model.track_event(source, req.event, when, req.metadata)
-            return {
+            events: list[EngineEvent] = []
+            if referral is not None:
+                events += model.redeem_referral(referral, source, when)[1]
+            events += model.on_customer_event(source, req.event, when)
+            reply = {
                 "object": "event",
                 "type": event.name,
                 "customer": {
@@ -375,8 +383,11 @@ def create_voucherify_app(
                 "loyalty": None,
                 "metadata": event.metadata,
             }
+            return reply, events
 
-        return _json(await call(run))
+        reply, events = await call(run)
+        await engine.report(events)
+        return _json(reply)
 
     rule_meta: dict[str, datetime] = {}
 
@@ -618,6 +629,10 @@ def create_voucherify_app(
                     model.upsert_customer(customer, traits)
             events: list[EngineEvent] = [model.success_event(r) for r in done]
             total = sum(r.amount_cents for r in done)
+            if customer is not None:
+                events += model.on_customer_event(
+                    customer, REDEMPTION_SUCCEEDED, when, order.amount_cents
+                )
             return (
                 wire.order_json(order, total),
                 [wire.redemption_json(model, r) for r in done],

@@ -256,10 +256,16 @@ class WSegment(_Body):
     customers: list[str] | None = None
 
 
+class WReferral(_Body):
+    code: str
+    referrer_id: str | None = None
+
+
 class WEvent(_Body):
     event: str
     customer: WCustomer
     metadata: dict[str, Any] | None = None
+    referral: WReferral | None = None
 
 
 class WAssignment(_Body):
@@ -632,7 +638,7 @@ def order_json(order: Cart, discount_cents: int) -> dict[str, Any]:
 
 
 def redemption_json(model: PromotionEngineModel, redemption: Redemption) -> dict[str, Any]:
-    voucher = model.vouchers[redemption.code]
+    voucher = model.vouchers.get(redemption.code)  # None: points paid with a loyalty card
     return _drop_none(
         {
             "id": redemption.id,
@@ -649,8 +655,9 @@ def redemption_json(model: PromotionEngineModel, redemption: Redemption) -> dict
             "customer": _simple_customer(model, redemption.customer_id),
             "related_object_type": "voucher",
             "related_object_id": voucher_id(redemption.code),
-            "voucher": voucher_json(model, voucher),
+            "voucher": voucher_json(model, voucher) if voucher is not None else None,
             "gift": {"amount": redemption.amount_cents} if redemption.gift else None,
+            "loyalty_card": {"points": redemption.points} if redemption.points else None,
             "related_redemptions": (
                 {"rollbacks": [{"id": redemption.rollback_id}]} if redemption.rollback_id else None
             ),
@@ -679,7 +686,12 @@ def rollback_json(model: PromotionEngineModel, rollback: Rollback) -> dict[str, 
             "customer": _simple_customer(model, rollback.customer_id),
             "related_object_type": "voucher",
             "related_object_id": voucher_id(rollback.code),
-            "voucher": voucher_json(model, model.vouchers[rollback.code]),
+            "voucher": (
+                voucher_json(model, model.vouchers[rollback.code])
+                if rollback.code in model.vouchers
+                else None
+            ),
+            "loyalty_card": {"points": redemption.points} if redemption.points else None,
             "gift": {"amount": rollback.amount_cents} if gift else None,
         }
     )

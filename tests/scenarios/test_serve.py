@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import httpx
 import trio
@@ -75,6 +76,33 @@ def test_serve_command_prints_urls_and_answers_health() -> None:
             f"{url}/v1/track", json={"userId": "u1", "event": "x"}, auth=("cli-key", ""), timeout=5
         )
         assert ok.status_code == 200 and ok.json()["success"] is True
+        lines = {}
+        for _ in range(4):  # profiles, voucherify, talon, health
+            name, rest = proc.stdout.readline().split(maxsplit=1)
+            lines[name] = rest.split()
+        token = ("promoloop-dev-profile-token", "")
+        path = lines["profiles"][0].replace("<space>", "any").replace("<id>", "u1")
+        for _ in range(100):  # the CDP ingests just after the Tracking API has answered
+            found = httpx.get(path, auth=token, timeout=5)
+            if found.status_code != 404:
+                break
+            time.sleep(0.02)
+        assert found.status_code == 200 and "traits" in found.json()
+        voucherify, talon = lines["voucherify"][0], lines["talon"][0]
+        for base in (voucherify, talon):
+            assert base.startswith("http://127.0.0.1:")
+            assert httpx.get(f"{base}/health", timeout=5).status_code == 200
+        refused = httpx.get(
+            f"{voucherify}/v1/campaigns", headers={"X-App-Id": "x", "X-App-Token": "y"}, timeout=5
+        )
+        assert refused.status_code == 401 and refused.json()["key"] == "unauthorized"
+        wrong = httpx.put(
+            f"{talon}/v2/customer_profiles/u1",
+            json={"attributes": {}},
+            headers={"Authorization": "ApiKey-v1 nope"},
+            timeout=5,
+        )
+        assert wrong.status_code == 401
     finally:
         proc.send_signal(signal.SIGINT)
         try:
