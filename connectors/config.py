@@ -15,6 +15,7 @@ DEV_PROFILE_TOKEN = "promoloop-dev-profile-token"
 DEV_VOUCHERIFY_APP_ID = "promoloop-dev-app-id"
 DEV_VOUCHERIFY_APP_TOKEN = "promoloop-dev-app-token"
 DEV_TALON_API_KEY = "promoloop-dev-talon-key"
+DEV_WEBHOOK_SECRET = "promoloop-dev-webhook-secret"
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -26,6 +27,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     voucherify_app_id: str = DEV_VOUCHERIFY_APP_ID
     voucherify_app_token: str = DEV_VOUCHERIFY_APP_TOKEN
     talon_api_key: str = DEV_TALON_API_KEY
+    webhook_secret: str = DEV_WEBHOOK_SECRET
+    """Shared secret signing outgoing webhooks (``PROMOLOOP_WEBHOOK_SECRET``)."""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -42,4 +45,5 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             voucherify_app_id=get("PROMOLOOP_VOUCHERIFY_APP_ID", DEV_VOUCHERIFY_APP_ID),
             voucherify_app_token=get("PROMOLOOP_VOUCHERIFY_APP_TOKEN", DEV_VOUCHERIFY_APP_TOKEN),
             talon_api_key=get("PROMOLOOP_TALON_API_KEY", DEV_TALON_API_KEY),
+            webhook_secret=get("PROMOLOOP_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET),
         )

@@ -72,6 +72,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--segment-port", type=_port, default=0, help="0 = a free port")
     serve.add_argument("--voucherify-port", type=_port, default=0)
     serve.add_argument("--talon-port", type=_port, default=0)
+    serve.add_argument(
+        "--engine-webhook",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="POST every promotion-engine event here (Voucherify-signed; repeatable)",
+    )
+    serve.add_argument(
+        "--cdp-webhook",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="POST every call the CDP accepts here (Segment-signed; repeatable)",
+    )
 
     bench = sub.add_parser("bench", help="measure throughput; prints figures as JSON")
     bench.add_argument("--events", type=_positive, default=200_000)
@@ -136,8 +150,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             segment_port=args.segment_port,
             voucherify_port=args.voucherify_port,
             talon_port=args.talon_port,
+            engine_webhooks=args.engine_webhook,
+            cdp_webhooks=args.cdp_webhook,
         )
-    except OSError as error:
+    except (OSError, ValueError) as error:
         return _fail(f"cannot serve: {error}")
 
 

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import trio
 
+from promoloop.actors.cdp import Subscription
+from promoloop.actors.messaging.webhook import WebhookDestination
 from promoloop.actors.runtime import World
 from promoloop.connectors.config import Settings
 from promoloop.connectors.segment import TrackingStats
 from promoloop.connectors.talon import TalonModel, serve_talon_api
 from promoloop.connectors.transport.tracking import serve_tracking_api
 from promoloop.connectors.voucherify import serve_voucherify_api
+from promoloop.connectors.webhooks import SEGMENT_STYLE, VOUCHERIFY_STYLE, WebhookSender
 from promoloop.scenarios.loop import CDP, Loop, build_loop, connect
 
 
@@ -38,11 +42,16 @@ async def serve(
     segment_port: int = 0,
     voucherify_port: int = 0,
     talon_port: int = 0,
+    engine_webhooks: Sequence[str] = (),
+    cdp_webhooks: Sequence[str] = (),
     settings: Settings | None = None,
     task_status: Any = trio.TASK_STATUS_IGNORED,
 ) -> None:
+    """``engine_webhooks``: URLs that get every promotion-engine event (Voucherify-signed);
+    ``cdp_webhooks``: URLs that get every call the CDP accepts (Segment-signed)."""
     world = World(seed=0, record=False)
     loop = build_loop(world, None, settings)
+    senders = _webhooks(loop, engine_webhooks, cdp_webhooks)
     stats = TrackingStats()
     talon = TalonModel(loop.promotions.model)
     async with (
@@ -65,13 +74,41 @@ async def serve(
         ) as talon_url,
         trio.open_nursery() as nursery,
     ):
-        await nursery.start(world.run)
-        urls = {"segment": url, "voucherify": voucherify_url, "talon": talon_url}
-        task_status.started(ServeHandle(loop, urls, stats, talon))
+        try:
+            await nursery.start(world.run)
+            urls = {"segment": url, "voucherify": voucherify_url, "talon": talon_url}
+            task_status.started(ServeHandle(loop, urls, stats, talon))
+            await trio.sleep_forever()
+        finally:
+            with trio.CancelScope(shield=True):
+                for sender in senders:
+                    await sender.aclose()
+
+
+def _webhooks(loop: Loop, engine: Sequence[str], cdp: Sequence[str]) -> list[WebhookSender]:
+    """One webhook destination actor per URL (so one slow endpoint never holds up another)."""
+    senders = []
+    secret = loop.settings.webhook_secret
+    for kind, urls, style in (("engine", engine, VOUCHERIFY_STYLE), ("cdp", cdp, SEGMENT_STYLE)):
+        for i, target in enumerate(urls, start=1):
+            sender = WebhookSender(target, secret, signature=style, gate=loop.world.net)
+            actor = loop.world.add(WebhookDestination(f"{kind}-webhook-{i}", port=sender))
+            if kind == "engine":
+                loop.promotions.webhooks.append(actor.name)
+            else:
+                loop.cdp.model.subscribe(Subscription(destination=actor.name))
+            senders.append(sender)
+    return senders
 
 
 def serve_until_interrupted(
-    *, host: str, segment_port: int, voucherify_port: int, talon_port: int
+    *,
+    host: str,
+    segment_port: int,
+    voucherify_port: int,
+    talon_port: int,
+    engine_webhooks: Sequence[str] = (),
+    cdp_webhooks: Sequence[str] = (),
 ) -> int:
     settings = Settings.from_env()
 
@@ -84,6 +121,8 @@ def serve_until_interrupted(
                         segment_port=segment_port,
                         voucherify_port=voucherify_port,
                         talon_port=talon_port,
+                        engine_webhooks=engine_webhooks,
+                        cdp_webhooks=cdp_webhooks,
                         settings=settings,
                         task_status=task_status,
                     )

@@ -42,6 +42,8 @@ class PromotionsActor(Actor):
         self._model = model
         self.tracking: TrackingPort | None = None
         self.emitted: list[EngineEvent] = []
+        self.webhooks: list[str] = []
+        """Webhook destination actors (one per registered URL) that get every engine event."""
 
     @property
     def model(self) -> PromotionEngineModel:
@@ -58,6 +60,9 @@ class PromotionsActor(Actor):
                 f"{self.name}: no tracking port wired to report {len(events)} events"
             )
         await self.tracking.send([event.to_track() for event in events])
+        for target in self.webhooks:
+            for event in events:
+                await self.tell(target, event)
 
     async def receive(self, message: Any, sender: str) -> Any:
         now = self.now_dt()

@@ -42,6 +42,9 @@ def world_talon_app(
     async def report(events: Sequence[EngineEvent]) -> None:
         batch = EventBatch(promotions.name, tuple(event.to_track() for event in events))
         await world.post(LANE_SOURCE, cdp, batch)
+        for target in promotions.webhooks:  # the engine's registered webhooks see them too
+            for event in events:
+                await world.post(LANE_SOURCE, target, event)
 
     model = talon if talon is not None else TalonModel(promotions.model)
     if model.engine is not promotions.model:

@@ -35,6 +35,9 @@ def world_voucherify_app(
     async def report(events: Sequence[EngineEvent]) -> None:
         batch = EventBatch(promotions.name, tuple(event.to_track() for event in events))
         await world.post(LANE_SOURCE, cdp, batch)
+        for target in promotions.webhooks:  # the engine's registered webhooks see them too
+            for event in events:
+                await world.post(LANE_SOURCE, target, event)
 
     engine = VoucherifyEngine(promotions.model, report=report)
     return create_voucherify_app(

@@ -12,7 +12,15 @@ import httpx
 import trio
 from segment.analytics import Client
 
+from promoloop.actors.promotions import GiftCardCampaign
 from promoloop.connectors.config import Settings
+from promoloop.connectors.transport.http import running_app
+from promoloop.connectors.webhooks import (
+    SEGMENT_STYLE,
+    VOUCHERIFY_STYLE,
+    WebhookInbox,
+    create_webhook_receiver,
+)
 from promoloop.scenarios.serve import ServeHandle, serve
 
 SETTINGS = Settings(segment_write_key="sdk-test-key", engine_write_key="engine-test-key")
@@ -111,3 +119,59 @@ def test_serve_command_prints_urls_and_answers_health() -> None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 0
+
+
+async def test_registered_webhooks_receive_engine_and_cdp_events() -> None:
+    """`serve --engine-webhook URL --cdp-webhook URL`: signed deliveries of engine events and of
+    the calls the CDP accepts, checked by the receiver mock."""
+    inbox = WebhookInbox()
+    secret = "hook-secret"
+    settings = Settings(
+        segment_write_key="sdk-test-key", engine_write_key="engine-key", webhook_secret=secret
+    )
+    engine_app = create_webhook_receiver(secret=secret, signature=VOUCHERIFY_STYLE, inbox=inbox)
+    cdp_inbox = WebhookInbox()
+    cdp_app = create_webhook_receiver(secret=secret, signature=SEGMENT_STYLE, inbox=cdp_inbox)
+    async with (
+        running_app(engine_app) as engine_url,
+        running_app(cdp_app) as cdp_url,
+        trio.open_nursery() as nursery,
+    ):
+        handle: ServeHandle = await nursery.start(
+            lambda task_status: serve(
+                settings=settings,
+                engine_webhooks=[f"{engine_url}/hooks/engine"],
+                cdp_webhooks=[f"{cdp_url}/hooks/cdp"],
+                task_status=task_status,
+            )
+        )
+        handle.loop.promotions.model.add_campaign(
+            GiftCardCampaign(id="camp_gift", name="Gift", amount_cents=2500)
+        )
+        keys = {
+            "X-App-Id": settings.voucherify_app_id,
+            "X-App-Token": settings.voucherify_app_token,
+        }
+        async with httpx.AsyncClient() as client:
+            published = await client.post(
+                f"{handle.urls['voucherify']}/v1/publications",
+                json={"campaign": "Gift", "customer": {"source_id": "u-9"}},
+                headers=keys,
+            )
+            assert published.status_code == 200, published.text
+            tracked = await client.post(
+                f"{handle.urls['segment']}/v1/track",
+                json={"userId": "u-9", "event": "review_left"},
+                auth=("sdk-test-key", ""),
+            )
+            assert tracked.status_code == 200
+        with trio.fail_after(10):  # every delivery, webhook posts included, has settled
+            await handle.loop.world.conductor.wait_quiet()
+        nursery.cancel_scope.cancel()
+    (event,) = inbox.deliveries["engine"]
+    assert (
+        event["type"] == "customer.publication.succeeded" and event["data"]["customer_id"] == "u-9"
+    )
+    cdp_events = [e.get("event") for e in cdp_inbox.deliveries["cdp"]]
+    assert "review_left" in cdp_events and "customer.publication.succeeded" in cdp_events
+    assert inbox.rejected == cdp_inbox.rejected == 0
