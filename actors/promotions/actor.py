@@ -96,10 +96,12 @@ class PromotionsActor(Actor):
                         key = call.properties.get("audience_key")
                         if isinstance(key, str):
                             events += self.model.on_audience_entered(call.user_id, key, now)
-                    elif isinstance(call, Track) and call.user_id and self.model.loyalty.programs:
-                        events += self.model.on_customer_event(
-                            call.user_id, call.event, now, order_cents(call.properties)
-                        )
+                    elif isinstance(call, Track) and call.user_id:
+                        self.model.note_event(call.user_id, call.event)
+                        if self.model.loyalty.programs:
+                            events += self.model.on_customer_event(
+                                call.user_id, call.event, now, order_cents(call.properties)
+                            )
                 await self._report(events)
                 return None
         raise TypeError(f"the promotion engine cannot handle {type(message).__name__}")

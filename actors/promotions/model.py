@@ -97,6 +97,8 @@ class PromotionEngineModel:
         self.redemptions: dict[str, Redemption] = {}
         self.rollbacks: dict[str, Rollback] = {}
         self.events: list[CustomEvent] = []
+        self.event_counts: dict[str, dict[str, int]] = {}
+        """customer → event name → how many times (custom events and routed tracks)."""
         self._published: dict[tuple[str, str], str] = {}
         self._taken: set[str] = set()
         self._issued: Counter[str] = Counter()
@@ -247,7 +249,13 @@ class PromotionEngineModel:
         self.upsert_customer(customer_id, {})
         event = CustomEvent(name=name, customer_id=customer_id, date=now, metadata=metadata or {})
         self.events.append(event)
+        self.note_event(customer_id, name)
         return event
+
+    def note_event(self, customer_id: str, name: str) -> None:
+        """Count an event the customer did (for ``customer.event.count`` rules)."""
+        counts = self.event_counts.setdefault(customer_id, {})
+        counts[name] = counts.get(name, 0) + 1
 
     # -- publication ---------------------------------------------------------------------------
     def publish(
@@ -393,6 +401,7 @@ class PromotionEngineModel:
                 order=cart,
                 redemption_metadata=metadata or {},
                 customer_redemptions=customer_redemptions,
+                customer_events=self.event_counts.get(customer_id or "", {}),
             )
             for rule_id in campaign.validation_rule_ids:
                 violation = self.validation_rules[rule_id].violation(ctx)

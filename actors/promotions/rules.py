@@ -12,7 +12,11 @@ Supported condition names: ``customer.segment`` (static segments and CDP audienc
 ``customer.metadata`` / ``order.metadata`` / ``redemption.metadata`` (with ``property``),
 ``order.amount``, ``order.items.count`` (order lines), ``order.items.quantity`` (units),
 ``product.id`` (the order holds one of these products; nested ``product.quantity`` rules apply
-to that product's units) and ``redemption.count.per_customer``. Operators: ``$is``,
+to that product's units), ``redemption.count.per_customer`` and ``customer.event.count`` (how
+many times the customer did the event named by ``property``: custom events sent to
+``/v1/events`` and the tracked events the CDP routes to the engine), e.g.
+``{"name": "customer.event.count", "property": "review_left",
+"conditions": {"$more_than": [0]}}``. Operators: ``$is``,
 ``$is_not``, ``$in``, ``$not_in``, ``$more_than``, ``$more_than_equal``, ``$less_than``,
 ``$less_than_equal``, ``$contains``. Several operators in one condition must all hold.
 
@@ -43,7 +47,9 @@ OPERATORS: dict[str, Callable[[Any, list[Any]], bool]] = {
 }
 NUMERIC_OPERATORS = frozenset({"$more_than", "$more_than_equal", "$less_than", "$less_than_equal"})
 
-PROPERTY_NAMES = frozenset({"customer.metadata", "order.metadata", "redemption.metadata"})
+PROPERTY_NAMES = frozenset(
+    {"customer.metadata", "order.metadata", "redemption.metadata", "customer.event.count"}
+)
 CONDITION_NAMES = frozenset(
     {
         "customer.segment",
@@ -83,6 +89,8 @@ class RuleContext(msgspec.Struct, frozen=True, kw_only=True):
     redemption_metadata: Mapping[str, Any] = msgspec.field(default_factory=dict)
     customer_redemptions: int = 0
     """How many live (not rolled back) redemptions this customer has in the campaign."""
+    customer_events: Mapping[str, int] = msgspec.field(default_factory=dict)
+    """How many times the customer did each event (by name)."""
 
 
 class Condition(msgspec.Struct, frozen=True, kw_only=True):
@@ -136,6 +144,8 @@ class Condition(msgspec.Struct, frozen=True, kw_only=True):
                 return order.metadata.get(self.property or "")
             case "redemption.metadata":
                 return ctx.redemption_metadata.get(self.property or "")
+            case "customer.event.count":
+                return ctx.customer_events.get(self.property or "", 0)
         raise AssertionError(f"unhandled condition {self.name}")  # parse() refuses the rest
 
 

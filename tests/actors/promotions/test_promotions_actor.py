@@ -223,3 +223,27 @@ async def test_unknown_messages_and_missing_port_crash_the_run(
     world.add(Trigger("trigger"))
     with pytest.raises(ActorCrashed, match="no tracking port"):
         await world.run(until=1.0)
+
+
+class Router(Actor):
+    """Plays the CDP routing two review tracks to the engine."""
+
+    async def receive(self, message: Any, sender: str) -> Any:
+        if isinstance(message, Started):
+            reviews = tuple(
+                Track(message_id=f"r{i}", user_id="u-1", event=names.REVIEW_LEFT) for i in range(2)
+            )
+            await self.tell("promotions", EventBatch("storefront", reviews))
+        return None
+
+
+async def test_tracked_events_routed_from_the_cdp_feed_event_rules(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The engine counts the tracks the CDP routes to it, for ``customer.event.count`` rules."""
+    world = World(seed=1)
+    engine = world.add(PromotionsActor("promotions"))
+    engine.tracking = FakePort()
+    world.add(Router("cdp"))
+    await world.run(until=HOUR)
+    assert engine.model.event_counts == {"u-1": {names.REVIEW_LEFT: 2}}

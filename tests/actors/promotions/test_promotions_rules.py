@@ -196,3 +196,21 @@ def test_product_rule_with_nested_quantity() -> None:
 def test_malformed_rules_name_the_problem(body: dict[str, Any], field: str) -> None:
     with pytest.raises(ValueError, match=field):
         parse_rule("val_1", body)
+
+
+def test_customer_did_event_x() -> None:
+    """``customer.event.count`` counts the customer's events by name; property is required."""
+    reviewed = rule(
+        {
+            "1": {
+                "name": "customer.event.count",
+                "property": "review_left",
+                "conditions": {"$more_than": [0]},
+            }
+        }
+    )
+    assert reviewed.violation(ctx(customer_events={"review_left": 1})) is None
+    assert reviewed.violation(ctx(customer_events={"Order Completed": 3})) is not None
+    assert reviewed.violation(ctx())[0] == "customer_rules_violated"
+    with pytest.raises(ValueError, match=r"property is required for customer\.event\.count"):
+        rule({"1": {"name": "customer.event.count", "conditions": {"$more_than": [0]}}})
