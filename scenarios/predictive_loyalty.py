@@ -324,6 +324,11 @@ def _kpis(
         vs_truth = predictions.engine.quality_vs_truth(trait, truths[trait])
         models[model_name] = {
             "auc": _num(summary.get("auc")),
+            "auc_by_day": [
+                [round(day, 1), _num(q[key].get("auc"))]
+                for day, q in predictions.quality_history[6::7]
+                if q[key].get("n", 0) > 0
+            ],
             "auc_vs_truth": _num(vs_truth.get("auc_vs_truth")),
             "spearman_vs_truth": _num(vs_truth.get("spearman")),
             "log_loss": _num(summary.get("log_loss")),

@@ -36,6 +36,8 @@ def test_purchase_model_learns_the_population(default: ScenarioResult) -> None:
     assert purchase["auc"] >= 0.75
     assert purchase["auc_vs_truth"] >= 0.75
     assert purchase["labels"] > 1_000
+    after_a_month = [auc for day, auc in purchase["auc_by_day"] if day >= 30]
+    assert after_a_month and min(after_a_month) >= 0.75
 
 
 def test_targeting_by_predicted_uplift_beats_random(default: ScenarioResult) -> None:
