@@ -98,6 +98,7 @@ class PromotionsActor(Actor):
                             events += self.model.on_audience_entered(call.user_id, key, now)
                     elif isinstance(call, Track) and call.user_id:
                         self.model.note_event(call.user_id, call.event)
+                        events += self.model.on_tracked_event(call.user_id, call.event, now)
                         if self.model.loyalty.programs:
                             events += self.model.on_customer_event(
                                 call.user_id, call.event, now, order_cents(call.properties)

@@ -103,13 +103,21 @@ Campaign = GiftCardCampaign | DiscountCampaign
 
 
 class Distribution(msgspec.Struct, frozen=True, kw_only=True):
-    """Publish a code of ``campaign_id`` to every customer who enters ``audience_key``."""
+    """Publish a code of ``campaign_id`` to every customer who enters ``audience_key``, or who
+    does ``event`` (a tracked event the CDP routes to the engine); exactly one of the two."""
 
     id: str
     name: str
     campaign_id: str
-    audience_key: str
+    audience_key: str | None = None
+    event: str | None = None
     channel: str = "push"
+
+    def __post_init__(self) -> None:
+        if (self.audience_key is None) == (self.event is None):
+            raise ValueError(
+                f"distribution {self.name!r}: give exactly one trigger, audience_key or event"
+            )
 
 
 class Segment(msgspec.Struct, frozen=True, kw_only=True):

@@ -313,14 +313,28 @@ class PromotionEngineModel:
         """Remember the membership (for ``customer.segment`` rules) and run every distribution
         triggered by this audience (at most one code per campaign with join once)."""
         self.audiences.setdefault(customer_id, set()).add(audience_key)
+        return self._distribute(
+            customer_id, now, [d for d in self.distributions if d.audience_key == audience_key]
+        )
+
+    def on_tracked_event(
+        self, customer_id: str, event_name: str, now: datetime
+    ) -> list[PublicationSucceeded]:
+        """Run every distribution triggered by this customer event."""
+        return self._distribute(
+            customer_id, now, [d for d in self.distributions if d.event == event_name]
+        )
+
+    def _distribute(
+        self, customer_id: str, now: datetime, distributions: list[Distribution]
+    ) -> list[PublicationSucceeded]:
         events = []
-        for distribution in self.distributions:
-            if distribution.audience_key == audience_key:
-                _, event = self.publish(
-                    distribution.campaign_id, customer_id, now, distribution.channel
-                )
-                if event is not None:
-                    events.append(event)
+        for distribution in distributions:
+            _, event = self.publish(
+                distribution.campaign_id, customer_id, now, distribution.channel
+            )
+            if event is not None:
+                events.append(event)
         return events
 
     # -- validation and redemption -----------------------------------------------------------

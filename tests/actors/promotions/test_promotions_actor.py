@@ -247,3 +247,29 @@ async def test_tracked_events_routed_from_the_cdp_feed_event_rules(
     world.add(Router("cdp"))
     await world.run(until=HOUR)
     assert engine.model.event_counts == {"u-1": {names.REVIEW_LEFT: 2}}
+
+
+async def test_a_distribution_on_a_customer_event_publishes_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A distribution triggered by ``review_left`` (no audience needed) publishes one code per
+    customer with join once, and reports the publication."""
+    world = World(seed=1)
+    engine = world.add(PromotionsActor("promotions"))
+    port = FakePort()
+    engine.tracking = port
+    engine.model.add_campaign(GiftCardCampaign(id="camp_g", name="Gift", amount_cents=2500))
+    engine.model.add_distribution(
+        Distribution(id="d1", name="On review", campaign_id="camp_g", event=names.REVIEW_LEFT)
+    )
+    world.add(Router("cdp"))  # two review tracks from u-1
+    await world.run(until=HOUR)
+    published = [t for t in port.tracks if t.event == names.PUBLICATION_SUCCEEDED]
+    assert [t.user_id for t in published] == ["u-1"]
+
+
+def test_a_distribution_needs_exactly_one_trigger() -> None:
+    with pytest.raises(ValueError, match="exactly one trigger"):
+        Distribution(id="d", name="none", campaign_id="c")
+    with pytest.raises(ValueError, match="exactly one trigger"):
+        Distribution(id="d", name="both", campaign_id="c", audience_key="a", event="e")
