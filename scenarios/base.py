@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -54,3 +55,5 @@ class Scenario:
     default_customers: int
     default_days: int
     run: Callable[[RunConfig], Awaitable[ScenarioResult]]
+    html: Callable[[ScenarioResult, Path], Path] | None = None
+    """Writes the scenario's own report.html into a report directory, if it draws one."""

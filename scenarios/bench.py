@@ -231,6 +231,8 @@ def _http_batch(payloads: list[bytes], concurrency: int = 8) -> tuple[float, flo
 def run_bench(
     *, events: int = 200_000, repeat: int = 3, customers: int = 10_000, days: int = 30
 ) -> dict[str, Any]:
+    from promoloop.scenarios.bench_cdp import run_cdp_bench  # it imports this module's floors
+
     payloads = synthetic_stream(events)
     floor_event = _best(repeat, lambda: trio.run(_floor_per_event, payloads))
     floor_batch = _best(repeat, lambda: trio.run(_floor_batched, payloads))
@@ -271,6 +273,11 @@ def run_bench(
             "ratio_to_floor": round(http_floor / http_api, 3),
             "note": "client and server share one process and one core, for both figures",
         },
+        "cdp_ingest": run_cdp_bench(
+            events=5 * events,
+            profiles=max(events // 2, 1),
+            memory_profiles=min(customers, 2_000),
+        ),
         "predictive_model_updates": bench_updates(min(events, 20_000)),
         "promotions": run_promotions_bench(
             codes=min(events, 20_000),

@@ -126,6 +126,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.report:
         try:
             written = write_report(result, args.report)
+            if scenario.html is not None:
+                written.append(scenario.html(result, args.report))
         except OSError as error:
             return _fail(f"cannot write the report to {args.report}: {error}")
         sys.stdout.write(f"report: {', '.join(str(p) for p in written)}\n")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from promoloop.scenarios import predictive_loyalty, review_giftcard
+from promoloop.scenarios import predictive_loyalty, review_giftcard, segmentation_playbook
 from promoloop.scenarios.base import Scenario
 
 SCENARIOS: dict[str, Scenario] = {
-    s.name: s for s in (review_giftcard.SCENARIO, predictive_loyalty.SCENARIO)
+    s.name: s
+    for s in (review_giftcard.SCENARIO, predictive_loyalty.SCENARIO, segmentation_playbook.SCENARIO)
 }
 
 

@@ -21,6 +21,7 @@ dependencies to re-evaluate only the audiences an event can affect.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -166,16 +167,26 @@ Predicate = Callable[[Profile, float], bool]
 
 @dataclass
 class Compiled:
-    """A condition ready to evaluate, and what can change its outcome."""
+    """A condition ready to evaluate, and what can change its outcome: the events and traits
+    it reads, whether time alone can change it (``timed``) and through which computed-trait
+    slots (``slots``: windows and recency scores), so window expiry re-evaluates only the
+    audiences whose slots actually changed."""
 
     predicate: Predicate
     events: set[str] = field(default_factory=set)
     traits: set[str] = field(default_factory=set)
     timed: bool = False
+    slots: set[int] = field(default_factory=set)
 
 
 def compile_condition(condition: Condition, engine: TraitEngine, read: TraitReader) -> Compiled:
-    """``read(profile, key, now)`` gives a trait's value (identify, computed or audience)."""
+    """``read(profile, key, now)`` gives a trait's value (identify, computed or audience).
+
+    Computed traits known at compile time are read through ``engine.cached`` (one computation
+    per profile and instant, however many audiences read them); ``and``/``or`` of two parts
+    and comparisons are specialised closures, since they run for every candidate audience of
+    every event.
+    """
     if isinstance(condition, PerformedEvent):
         return _compile_performed(condition, engine)
     if isinstance(condition, PerformedAfter):
@@ -193,19 +204,18 @@ def compile_condition(condition: Condition, engine: TraitEngine, read: TraitRead
     if isinstance(condition, TraitCondition):
         test = _comparison(condition.op, condition.value)
         key = condition.trait
-        depends = {key}
-        events: set[str] = set()
-        timed = False
         slot = engine.public.get(key)
-        if slot is not None:
-            trait = engine.slots[slot]
-            events.add(trait.event)
-            timed = trait.window is not None or trait.kind == "recency"
+        if slot is None:
+            return Compiled(lambda profile, now: test(read(profile, key, now)), traits={key})
+        trait = engine.slots[slot]
+        timed = trait.window is not None or trait.kind == "recency"
+        cached = engine.cached
         return Compiled(
-            lambda profile, now: test(read(profile, key, now)),
-            events=events,
-            traits=depends,
+            lambda profile, now: test(cached(profile, slot, now)),
+            events={trait.event},
+            traits={key},
             timed=timed,
+            slots={slot} if timed else set(),
         )
     if isinstance(condition, Not):
         inner = compile_condition(condition.condition, engine, read)
@@ -215,16 +225,35 @@ def compile_condition(condition: Condition, engine: TraitEngine, read: TraitRead
             inner.events,
             inner.traits,
             inner.timed,
+            inner.slots,
         )
     parts = [compile_condition(c, engine, read) for c in condition.conditions]
-    predicates = [p.predicate for p in parts]
-    combine = all if isinstance(condition, And) else any
     return Compiled(
-        lambda profile, now: combine(p(profile, now) for p in predicates),
+        _combine(isinstance(condition, And), [p.predicate for p in parts]),
         set().union(*(p.events for p in parts)),
         set().union(*(p.traits for p in parts)),
         any(p.timed for p in parts),
+        set().union(*(p.slots for p in parts)),
     )
+
+
+def _combine(conjunction: bool, predicates: list[Predicate]) -> Predicate:
+    """``and``/``or`` with short-circuit; two parts (the common case) without a loop."""
+    if len(predicates) == 1:
+        return predicates[0]
+    if len(predicates) == 2:
+        first, second = predicates
+        if conjunction:
+            return lambda profile, now: first(profile, now) and second(profile, now)
+        return lambda profile, now: first(profile, now) or second(profile, now)
+
+    def every(profile: Profile, now: float) -> bool:
+        return all(predicate(profile, now) for predicate in predicates)
+
+    def some(profile: Profile, now: float) -> bool:
+        return any(predicate(profile, now) for predicate in predicates)
+
+    return every if conjunction else some
 
 
 def _compile_performed(condition: PerformedEvent, engine: TraitEngine) -> Compiled:
@@ -237,12 +266,21 @@ def _compile_performed(condition: PerformedEvent, engine: TraitEngine) -> Compil
 
         return Compiled(lifetime, events={name})
     slot = engine.internal(kind="count", event=name, window_days=condition.within_days)
+    cached = engine.cached
 
     def windowed(profile: Profile, now: float) -> bool:
-        count = engine.value(profile, slot, now)
+        count = cached(profile, slot, now)
         return count >= at_least and (at_most is None or count <= at_most)
 
-    return Compiled(windowed, events={name}, timed=True)
+    return Compiled(windowed, events={name}, timed=True, slots={slot})
+
+
+_ORDERED: dict[str, Callable[[Any, Any], bool]] = {
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
 
 
 def _comparison(op: str, expected: Any) -> Callable[[Any], bool]:
@@ -259,21 +297,21 @@ def _comparison(op: str, expected: Any) -> Callable[[Any], bool]:
         return lambda value: value in options
     if op == "contains":
         return lambda value: isinstance(value, list | str) and _contains(value, expected)
+    compare = _ORDERED[op]
+    if isinstance(expected, str):
+        # Strings compare with strings only.
+        return lambda value: isinstance(value, str) and bool(compare(value, expected))
 
-    def ordered(value: Any) -> bool:
-        if not isinstance(value, int | float | str) or isinstance(value, bool):
+    def numeric(value: Any) -> bool:
+        # Numbers compare with numbers only; booleans are not numbers here.
+        kind = value.__class__
+        if kind is int or kind is float:
+            return bool(compare(value, expected))
+        if not isinstance(value, int | float) or isinstance(value, bool):
             return False
-        if isinstance(expected, str) != isinstance(value, str):
-            return False
-        if op == "gt":
-            return bool(value > expected)
-        if op == "gte":
-            return bool(value >= expected)
-        if op == "lt":
-            return bool(value < expected)
-        return bool(value <= expected)
+        return bool(compare(value, expected))
 
-    return ordered
+    return numeric
 
 
 def _contains(value: list[Any] | str, expected: Any) -> bool:

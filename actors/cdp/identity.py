@@ -99,6 +99,12 @@ class IdentityGraph:
         self._codec = codec
         self._rules: dict[str, IdentifierRule] = {r.type: r for r in self.config.rules}
         self._trait_rules = [r for r in self.config.rules if r.trait]
+        self._promoted = frozenset(r.trait for r in self._trait_rules if r.trait)
+        """Trait names some rule promotes to an identifier (``email`` by default)."""
+        user, anonymous = self._rules["user_id"], self._rules["anonymous_id"]
+        self._user_blocked = user.blocked
+        self._anonymous_blocked = anonymous.blocked
+        self._user_first = (user.priority, "user_id") <= (anonymous.priority, "anonymous_id")
         self._index: dict[str, dict[str, Profile]] = {r.type: {} for r in self.config.rules}
         self._profiles: dict[str, Profile] = {}
         self.merges = 0
@@ -157,6 +163,21 @@ class IdentityGraph:
         context: dict[str, Any] | None = None,
     ) -> list[Identifier]:
         """The call's identifiers, strongest first, blocked and malformed values left out."""
+        if (not traits or self._promoted.isdisjoint(traits)) and (
+            not context or ("traits" not in context and "externalIds" not in context)
+        ):
+            # Most calls carry only a userId and/or an anonymousId: no rule lookups, no sort.
+            user = ("user_id", user_id) if user_id and user_id not in self._user_blocked else None
+            anonymous = (
+                ("anonymous_id", anonymous_id)
+                if anonymous_id and anonymous_id not in self._anonymous_blocked
+                else None
+            )
+            if user is None:
+                return [anonymous] if anonymous is not None else []
+            if anonymous is None:
+                return [user]
+            return [user, anonymous] if self._user_first else [anonymous, user]
         found: list[Identifier] = []
         if user_id:
             found.append(("user_id", user_id))

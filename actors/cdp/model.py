@@ -19,13 +19,20 @@ from typing import Any
 from promoloop.actors.cdp.audiences import Audience, Compiled, compile_condition
 from promoloop.actors.cdp.destinations import Subscription
 from promoloop.actors.cdp.identity import IdentityConfig, IdentityGraph
-from promoloop.actors.cdp.profiles import HistoryCodec, HistoryEntry, Profile, as_utc, to_seconds
+from promoloop.actors.cdp.profiles import (
+    ENGAGE_SOURCE_NAME,
+    HistoryCodec,
+    Profile,
+    as_utc,
+    to_micros,
+    to_seconds,
+)
 from promoloop.actors.cdp.tracking_plan import Enforcement, TrackingPlan, TrackingPlans
 from promoloop.actors.cdp.traits import ComputedTrait, TraitEngine
 from promoloop.actors.events import names
 from promoloop.actors.events.segment import Alias, Identify, SegmentEvent, Track
 
-ENGAGE_SOURCE = "engage"
+ENGAGE_SOURCE = ENGAGE_SOURCE_NAME
 """Audience membership and computed trait events are emitted on this source, as Engage does."""
 
 Routed = tuple[str, SegmentEvent]
@@ -35,6 +42,8 @@ DEDUP_WINDOW = 86_400.0
 """A messageId seen again from the same source within this many seconds is a duplicate."""
 
 _UNSET = object()
+_NONE: list[int] = []
+"""An empty index list to default to (never mutated)."""
 
 
 class Deduplicator:
@@ -105,9 +114,18 @@ class CdpModel:
         self.audiences: dict[str, Audience] = {}
         self._compiled: dict[str, Compiled] = {}
         self._order: dict[str, int] = {}
-        self._by_event: dict[str, list[str]] = {}
-        self._by_trait: dict[str, list[str]] = {}
-        self._timed_audiences: list[str] = []
+        self._by_event: dict[str, list[int]] = {}
+        self._by_trait: dict[str, list[int]] = {}
+        self._by_slot: dict[int, list[int]] = {}
+        """Realtime audiences (definition indexes, in order) by what can change them."""
+        self._table: list[tuple[str, Audience, Any] | None] = []
+        """Definition index → (key, audience, predicate) for realtime audiences, else None."""
+        self._members: dict[frozenset[str], frozenset[str]] = {}
+        self._moves: dict[tuple[frozenset[str], str, bool], frozenset[str]] = {}
+        self._codes: dict[type, int] = {}
+        self._bucket: tuple[float, datetime] = (math.nan, datetime.fromtimestamp(0, UTC))
+        self._micros_of: tuple[datetime | None, int] = (None, 0)
+        """The last datetime converted for a membership record (one event may cause many)."""
         self._sync_keys: list[str] = []
         self._synced: dict[str, dict[str, Any]] = {}
         self.subscriptions: list[Subscription] = []
@@ -118,7 +136,9 @@ class CdpModel:
         self.sizes: dict[str, int] = {}
         self.size_series: dict[str, list[tuple[datetime, int]]] = {}
         self._size_resolution = size_resolution
-        self._expiry_resolution = expiry_resolution
+        self.expiry_resolution = expiry_resolution
+        """Seconds window expiries are rounded up to (settable before a run: a scenario that
+        looks at daily sizes can trade minute precision for fewer CDP wake-ups)."""
         self._due: list[tuple[float, str]] = []
         self._merged = False
         self.now = 0.0
@@ -161,18 +181,23 @@ class CdpModel:
                 f"audience {key!r} is referred to by audience(s) {users} defined earlier: "
                 "define an audience before the audiences whose conditions use it"
             )
+        index = len(self._order)
         self.audiences[key] = audience
         self._compiled[key] = compiled
-        self._order[key] = len(self._order)
+        self._order[key] = index
         self.sizes[key] = 0
         self.size_series[key] = []
+        self.codec.audience_names[key] = audience.name
         if audience.mode == "realtime":
+            self._table.append((key, audience, compiled.predicate))
             for event in sorted(compiled.events):
-                self._by_event.setdefault(event, []).append(key)
+                self._by_event.setdefault(event, []).append(index)
             for trait in sorted(compiled.traits):
-                self._by_trait.setdefault(trait, []).append(key)
-            if compiled.timed:
-                self._timed_audiences.append(key)
+                self._by_trait.setdefault(trait, []).append(index)
+            for slot in sorted(compiled.slots):
+                self._by_slot.setdefault(slot, []).append(index)
+        else:
+            self._table.append(None)
         return audience
 
     def add_audiences(self, audiences: Iterable[Audience]) -> None:
@@ -194,26 +219,40 @@ class CdpModel:
         A repeated messageId from the same source within the dedup window, or a call the
         source's tracking plan blocks, is accepted and ignored (counted), returning nothing.
         """
-        received_at = as_utc(received_at)
-        now = to_seconds(received_at)
-        self.now = max(self.now, now)
+        if received_at.tzinfo is None:
+            received_at = received_at.replace(tzinfo=UTC)
+        now = received_at.timestamp()
+        if now > self.now:
+            self.now = now
         if self.dedup.seen(source, event.message_id, now):
             return []
         checked = self.plans.check(source, event, received_at)
         if checked is None:
             return []
         event = checked
-        at = as_utc(event.timestamp) if event.timestamp is not None else received_at
-        self._merged = False
-        where = {"source": source, "message_id": event.message_id}
-        if isinstance(event, Alias):
-            profile = self.identity.resolve_alias(event.user_id, event.previous_id, at, **where)
+        stamp = event.timestamp
+        if stamp is None:
+            at = received_at
         else:
-            traits = event.traits if isinstance(event, Identify) else None
-            ids = self.identity.identifiers_of(
-                event.user_id, event.anonymous_id, traits, event.context
+            at = stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
+        micros = to_micros(at)
+        at_seconds = micros / 1_000_000  # == at.timestamp(), exactly
+        self._merged = False
+        message_id = event.message_id
+        identity = self.identity
+        if isinstance(event, Alias):
+            profile = identity.resolve_alias(
+                event.user_id, event.previous_id, at, source=source, message_id=message_id
             )
-            profile = self.identity.resolve_ids(ids, at, **where)
+        else:
+            is_identify = isinstance(event, Identify)
+            ids = identity.identifiers_of(
+                event.user_id,
+                event.anonymous_id,
+                event.traits if is_identify else None,  # type: ignore[union-attr]
+                event.context,
+            )
+            profile = identity.resolve_ids(ids, at, source=source, message_id=message_id)
         changed: dict[str, Any] = {}
         if isinstance(event, Identify) and event.traits:
             traits = event.traits
@@ -221,44 +260,65 @@ class CdpModel:
             if public and not public.keys().isdisjoint(traits):
                 traits = {k: v for k, v in traits.items() if k not in public}
             changed = profile.set_traits(traits, at)
-        name = event.event if isinstance(event, Track) else None
-        profile.remember(
-            HistoryEntry(
-                timestamp=at,
-                type=event.__struct_config__.tag,  # type: ignore[arg-type]
-                event=name,
-                source=source,
-                message_id=event.message_id,
-                properties=getattr(event, "properties", None) or {},
-            )
+        vocab = self.codec.vocabulary
+        kind = type(event)
+        type_code = self._codes.get(kind)
+        if type_code is None:
+            type_code = self._codes[kind] = vocab.code(event.__struct_config__.tag)  # type: ignore[arg-type]
+        if isinstance(event, Track):
+            name: str | None = event.event
+            properties: dict[str, Any] | None = event.properties
+            counted = name
+            event_code = vocab.code(name)
+        else:
+            name = None
+            properties = getattr(event, "properties", None)
+            counted = event.__struct_config__.tag  # type: ignore[assignment]
+            event_code = -1
+        profile.append_record(
+            self.codec.encode_call(
+                micros, type_code, event_code, vocab.code(source), message_id, properties
+            ),
+            counted,
         )
         if at >= profile.updated_at:
             profile.updated_at = at
-            profile.last_message_id = event.message_id
+            profile.last_message_id = message_id
             profile.last_source = source
         self.ingested[source] += 1
         routed: list[Routed] = [(source, event)]
         touched: list[int] = []
         if name is not None:
-            touched = self.traits.apply(profile, name, event.properties, to_seconds(at), now)
-        if touched or self._merged:
+            touched = self.traits.apply(profile, name, event.properties, at_seconds, now)  # type: ignore[union-attr]
+        merged = self._merged
+        if touched or merged:
             self._schedule(profile, now)
             if self._sync_keys:
-                keys = self._sync_keys if self._merged else self._synced_in(touched)
+                keys = self._sync_keys if merged else self._synced_in(touched)
                 routed.extend(self._sync(profile, received_at, now, keys))
-        if self._merged:
-            candidates: Iterable[str] = list(self.audiences)
+        if merged:
+            candidates: list[int] = list(range(len(self._table)))
         else:
-            keys: set[str] = set(self._by_event.get(name or "", ()))
-            for trait in changed:
-                keys.update(self._by_trait.get(trait, ()))
-            candidates = keys
-        routed.extend(self._reevaluate(profile, candidates, received_at, now))
-        if profile.user_id is not None and profile.audiences - profile.announced:
-            # Joined while anonymous (or merged in): destinations keyed by userId hear of it now.
-            for key in sorted(profile.audiences - profile.announced):
+            candidates = self._by_event.get(name, _NONE) if name is not None else _NONE
+            if changed:
+                extra = [i for t in changed for i in self._by_trait.get(t, _NONE)]
+                if extra:
+                    candidates = sorted({*candidates, *extra})
+        if candidates:
+            routed.extend(self._reevaluate(profile, candidates, received_at, now))
+        members = profile.audiences
+        if (
+            members
+            and members is not profile.announced
+            and not members <= profile.announced
+            and profile.user_id is not None
+        ):
+            # Joined while anonymous (or merged in): destinations keyed by userId hear now.
+            for key in sorted(members - profile.announced):
                 routed.extend(
-                    self._engage_events(profile, self.audiences[key], entered=True, at=at)
+                    self._engage_events(
+                        profile, self.audiences[key], entered=True, at=at, when=at_seconds
+                    )
                 )
         return routed
 
@@ -269,91 +329,125 @@ class CdpModel:
         return profile.traits.get(key)
 
     def _reevaluate(
-        self, profile: Profile, keys: Iterable[str], at: datetime, now: float
+        self, profile: Profile, indexes: list[int], at: datetime, now: float
     ) -> list[Routed]:
-        """Evaluate realtime audiences ``keys`` for ``profile`` in definition order; a
-        membership change also re-evaluates the audiences that use its boolean trait (always
-        defined later, so this terminates)."""
-        order = self._order
-        pending = [(order[k], k) for k in set(keys) if self.audiences[k].mode == "realtime"]
-        heapq.heapify(pending)
-        done: set[str] = set()
+        """Evaluate the realtime audiences ``indexes`` (definition indexes, sorted, unique)
+        for ``profile`` in definition order; a membership change also re-evaluates the
+        audiences that use its boolean trait (always defined later, so this terminates)."""
+        table = self._table
+        by_trait = self._by_trait
+        pending = list(indexes)  # sorted: already a heap
+        last = -1
         routed: list[Routed] = []
         while pending:
-            _, key = heapq.heappop(pending)
-            if key in done:
+            index = heapq.heappop(pending)
+            if index == last:
+                continue  # a dependent pushed twice
+            last = index
+            entry = table[index]
+            if entry is None:
                 continue
-            done.add(key)
-            changes = self._evaluate(profile, self.audiences[key], at, now)
-            if changes:
-                routed.extend(changes)
-                for dependent in self._by_trait.get(key, ()):
-                    heapq.heappush(pending, (order[dependent], dependent))
+            key, audience, predicate = entry
+            qualifies = predicate(profile, now)
+            if (key in profile.audiences) == qualifies:
+                continue
+            routed.extend(self._change(profile, audience, qualifies, at, now))
+            for dependent in by_trait.get(key, _NONE):
+                heapq.heappush(pending, dependent)
         return routed
 
     def _evaluate(
         self, profile: Profile, audience: Audience, at: datetime, now: float
     ) -> list[Routed]:
-        key = audience.key
-        member = key in profile.audiences
-        qualifies = self._compiled[key].predicate(profile, now)
-        if member == qualifies:
+        qualifies = self._compiled[audience.key].predicate(profile, now)
+        if (audience.key in profile.audiences) == qualifies:
             return []
-        if qualifies:
-            profile.audiences = profile.audiences | {key}
-        else:
-            profile.audiences = profile.audiences - {key}
-        self.audience_changes[key] += 1
-        self._resize(key, 1 if qualifies else -1, at)
-        return self._engage_events(profile, audience, entered=qualifies, at=at)
+        return self._change(profile, audience, qualifies, at, now)
 
-    def _resize(self, key: str, delta: int, at: datetime) -> None:
+    def _change(
+        self, profile: Profile, audience: Audience, entered: bool, at: datetime, now: float
+    ) -> list[Routed]:
+        key = audience.key
+        profile.audiences = self._moved(profile.audiences, key, entered)
+        self.audience_changes[key] += 1
+        self._resize(key, 1 if entered else -1, now)
+        return self._engage_events(profile, audience, entered=entered, at=at, when=now)
+
+    def _moved(self, members: frozenset[str], key: str, add: bool) -> frozenset[str]:
+        """``members`` with ``key`` added or removed, interned.
+
+        Memberships repeat across a population (many profiles are in the same few
+        audiences), so profiles share one frozenset per distinct membership instead of each
+        holding its own (a frozenset of 30 keys is over 2 KB). The tables are caches: past
+        a bound they are cleared and refilled, sharing is never needed for correctness.
+        """
+        move = (members, key, add)
+        found = self._moves.get(move)
+        if found is None:
+            fresh = members | {key} if add else members - {key}
+            if len(self._moves) > 4_096:
+                self._moves.clear()
+                self._members.clear()
+            found = self._moves[move] = self._members.setdefault(fresh, fresh)
+        return found
+
+    def _resize(self, key: str, delta: int, when: float) -> None:
         size = self.sizes[key] = self.sizes[key] + delta
         series = self.size_series[key]
         step = self._size_resolution
-        bucket_start = math.floor(to_seconds(at) / step) * step
-        bucket = datetime.fromtimestamp(bucket_start, UTC)
+        bucket_start = math.floor(when / step) * step
+        if self._bucket[0] != bucket_start:
+            self._bucket = (bucket_start, datetime.fromtimestamp(bucket_start, UTC))
+        bucket = self._bucket[1]
         if series and series[-1][0] == bucket:
             series[-1] = (bucket, size)
         else:
             series.append((bucket, size))
 
     def _engage_events(
-        self, profile: Profile, audience: Audience, *, entered: bool, at: datetime
+        self, profile: Profile, audience: Audience, *, entered: bool, at: datetime, when: float
     ) -> list[Routed]:
-        """What Engage sends on a membership change: a track and the boolean trait."""
+        """What Engage sends on a membership change: a track and the boolean trait (``at`` is
+        their timestamp, ``when`` the same instant in Unix seconds)."""
         self._engage_seq += 1
-        context = self._personas("audience", audience.key)
-        ids = self._engage_ids(profile)
+        seq = self._engage_seq
+        key = audience.key
+        context = self._personas("audience", key)
+        user_id = profile.user_id
+        if user_id is not None:
+            anonymous_id = None
+        else:
+            anonymous = profile.anonymous_ids
+            anonymous_id = anonymous[0] if anonymous else profile.id
+        event = names.AUDIENCE_ENTERED if entered else names.AUDIENCE_EXITED
         track = Track(
-            message_id=f"engage-{self._engage_seq:08d}-t",
+            message_id=f"engage-{seq:08d}-t",
             timestamp=at,
             context=context,
-            event=names.AUDIENCE_ENTERED if entered else names.AUDIENCE_EXITED,
-            properties={"audience_key": audience.key, "audience_name": audience.name},
-            **ids,
+            event=event,
+            properties={"audience_key": key, "audience_name": audience.name},
+            user_id=user_id,
+            anonymous_id=anonymous_id,
         )
         identify = Identify(
-            message_id=f"engage-{self._engage_seq:08d}-i",
+            message_id=f"engage-{seq:08d}-i",
             timestamp=at,
             context=context,
-            traits={audience.key: entered},
-            **ids,
+            traits={key: entered},
+            user_id=user_id,
+            anonymous_id=anonymous_id,
         )
-        profile.set_traits(identify.traits, at)
-        if entered and profile.user_id is not None:
-            profile.announced = profile.announced | {audience.key}
-        else:
-            profile.announced = profile.announced - {audience.key}
-        profile.remember(
-            HistoryEntry(
-                timestamp=at,
-                type="track",
-                event=track.event,
-                source=ENGAGE_SOURCE,
-                message_id=track.message_id,
-                properties=track.properties,
-            )
+        # The boolean is Engage's to write: it needs no timestamp of its own (see docs/cdp.md).
+        profile.traits[key] = entered
+        profile.trait_times.pop(key, None)
+        if entered and user_id is not None:
+            profile.announced = self._moved(profile.announced, key, True)
+        elif key in profile.announced:
+            profile.announced = self._moved(profile.announced, key, False)
+        if at is not self._micros_of[0]:
+            self._micros_of = (at, to_micros(at))
+        profile.append_record(
+            self.codec.encode_membership(self._micros_of[1], entered, seq, key), event
         )
         return [(ENGAGE_SOURCE, track), (ENGAGE_SOURCE, identify)]
 
@@ -413,9 +507,9 @@ class CdpModel:
         members become one), forget ``other``'s synced values and pending expiry."""
         self._merged = True
         self.traits.merge(target, other)
-        at = max(target.updated_at, other.updated_at)
+        when = to_seconds(max(target.updated_at, other.updated_at))
         for key in sorted(other.audiences & target.audiences):
-            self._resize(key, -1, at)
+            self._resize(key, -1, when)
         target.announced = target.announced | other.announced
         self._synced.pop(other.id, None)
         other.next_due = math.inf
@@ -425,9 +519,11 @@ class CdpModel:
         due = self.traits.next_due(profile, now)
         if due == math.inf:
             return
-        step = self._expiry_resolution
+        step = self.expiry_resolution
         if step > 0:
             due = math.ceil(due / step) * step
+        if profile.next_due == math.inf:
+            profile.due_since = now  # nothing pending: no unseen change before now
         if due < profile.next_due or profile.next_due <= now:
             profile.next_due = due
             heapq.heappush(self._due, (due, profile.id))
@@ -458,11 +554,16 @@ class CdpModel:
             if profile is None or profile.next_due != due:
                 continue
             profile.next_due = math.inf
-            self.traits.expire(profile, seconds)
-            if self._sync_keys:
-                timed = self._synced_in(self.traits.timed)
-                routed.extend(self._sync(profile, now, seconds, timed))
-            routed.extend(self._reevaluate(profile, self._timed_audiences, now, seconds))
+            # Rounding put the due up to one step late: changes may date from that step ago,
+            # or from when the profile was last scheduled if an event rescheduled it since.
+            since = min(due - self.expiry_resolution, profile.due_since)
+            changed = self.traits.expire(profile, seconds, since)
+            if self._sync_keys and changed:
+                routed.extend(self._sync(profile, now, seconds, self._synced_in(changed)))
+            by_slot = self._by_slot
+            indexes = sorted({i for slot in changed for i in by_slot.get(slot, _NONE)})
+            if indexes:
+                routed.extend(self._reevaluate(profile, indexes, now, seconds))
             self._schedule(profile, seconds)
         return routed
 

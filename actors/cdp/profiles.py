@@ -18,7 +18,11 @@ from typing import Any
 
 import msgspec
 
+from promoloop.actors.events import names
+
 UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ENGAGE_SOURCE_NAME = "engage"
+"""The source Engage events come from (``model.ENGAGE_SOURCE`` is this)."""
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -31,10 +35,15 @@ def to_seconds(moment: datetime) -> float:
     return as_utc(moment).timestamp()
 
 
+_MICROSECOND = timedelta(microseconds=1)
+
+
 def to_micros(moment: datetime) -> int:
-    """Exact integer microseconds since the Unix epoch (no float rounding)."""
-    delta = as_utc(moment) - UNIX_EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    """Exact integer microseconds since the Unix epoch (no float rounding): one subtraction
+    and one integer division of timedeltas, both in C."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - UNIX_EPOCH) // _MICROSECOND
 
 
 def from_micros(micros: int) -> datetime:
@@ -90,9 +99,20 @@ class Vocabulary:
 class HistoryCodec:
     """Encodes :class:`HistoryEntry` values into a profile's history buffer and back.
 
-    Record: ``[micros, type, event or -1, source, message_id, [key, value, ...]?]`` in msgpack
-    (top-level property keys are vocabulary codes too: they repeat on every event),
-    preceded by its length (2 bytes, or 4 with the top bit set for records >= 32 KB).
+    Record (msgpack array), preceded by its length (2 bytes, or 4 with the top bit set for
+    records >= 32 KB):
+
+    - ``[micros, type, event or -1, source, message_id]``: a call without properties;
+    - ``[micros, type, event or -1, source, message_id, shape, value, ...]``: ``shape`` (>= 0)
+      is the code of the tuple of top-level property keys, followed by their values. Keys
+      repeat on every event of a kind, so a whole key set costs one small int, and encoding is
+      one tuple built in C (no per-key work on the ingest path);
+    - ``[micros, type, event, source, seq, -1 - key]``: an Engage membership event
+      (``Audience Entered``/``Exited``, message id ``engage-<seq>-t``) whose properties are
+      ``{"audience_key": key, "audience_name": name}``, rebuilt from :attr:`audience_names`
+      when read. Engage adds one per membership change, often more than the calls
+      themselves, so they are kept in about 20 bytes.
+
     ``limit`` bounds the number of entries a profile keeps (oldest dropped first); lifetime
     counts are kept separately in ``Profile.event_counts``, so dropping history never changes
     an audience or a computed trait.
@@ -103,29 +123,90 @@ class HistoryCodec:
             raise ValueError(f"history limit must be >= 1 or None, got {limit}")
         self.limit = limit
         self.vocabulary = vocabulary or Vocabulary()
-        self._encoder = msgspec.msgpack.Encoder()
+        self._shapes: dict[tuple[str, ...], int] = {}
+        self._shape_keys: list[tuple[str, ...]] = []
+        self._membership_codes: tuple[int, int, int, int] | None = None
+        self.audience_names: dict[str, str] = {}
+        """Audience key → name, for Engage membership records (set by the model)."""
+        self._encode = msgspec.msgpack.Encoder().encode
         self._decoder = msgspec.msgpack.Decoder()
+
+    def shape(self, keys: tuple[str, ...]) -> int:
+        code = self._shapes.get(keys)
+        if code is None:
+            code = self._shapes[keys] = len(self._shape_keys)
+            self._shape_keys.append(keys)
+        return code
+
+    @staticmethod
+    def _framed(body: bytes) -> bytes:
+        size = len(body)
+        if size < 0x8000:
+            return size.to_bytes(2, "big") + body
+        return (size | 0x8000_0000).to_bytes(4, "big") + body
+
+    def encode_call(
+        self,
+        micros: int,
+        type_code: int,
+        event_code: int,
+        source_code: int,
+        message_id: str,
+        properties: dict[str, Any] | None,
+    ) -> bytes:
+        """One framed record from already-coded parts (the model's hot path)."""
+        if properties:
+            shapes = self._shapes
+            keys = tuple(properties)
+            shape = shapes.get(keys)
+            if shape is None:
+                shape = self.shape(keys)
+            record: tuple[Any, ...] = (
+                micros,
+                type_code,
+                event_code,
+                source_code,
+                message_id,
+                shape,
+                *properties.values(),
+            )
+        else:
+            record = (micros, type_code, event_code, source_code, message_id)
+        return self._framed(self._encode(record))
+
+    def encode_membership(self, micros: int, entered: bool, seq: int, key: str) -> bytes:
+        """An Engage ``Audience Entered``/``Exited`` track on the ``engage`` source: its
+        message id ``engage-<seq>-t`` kept as the int ``seq``, its properties as the
+        audience key's code."""
+        codes = self._membership_codes
+        if codes is None:
+            vocab = self.vocabulary
+            codes = self._membership_codes = (
+                vocab.code("track"),
+                vocab.code(ENGAGE_SOURCE_NAME),
+                vocab.code(names.AUDIENCE_EXITED),
+                vocab.code(names.AUDIENCE_ENTERED),
+            )
+        record = (
+            micros,
+            codes[0],
+            codes[3] if entered else codes[2],
+            codes[1],
+            seq,
+            -1 - self.vocabulary.code(key),
+        )
+        return self._framed(self._encode(record))
 
     def encode(self, entry: HistoryEntry) -> bytes:
         vocab = self.vocabulary
-        record: tuple[Any, ...] = (
+        return self.encode_call(
             to_micros(entry.timestamp),
             vocab.code(entry.type),
             -1 if entry.event is None else vocab.code(entry.event),
             vocab.code(entry.source),
             entry.message_id,
+            entry.properties,
         )
-        if entry.properties:
-            flat: list[Any] = []
-            for key, value in entry.properties.items():
-                flat.append(vocab.code(key))
-                flat.append(value)
-            record += (flat,)
-        body = self._encoder.encode(record)
-        size = len(body)
-        if size < 0x8000:
-            return size.to_bytes(2, "big") + body
-        return (size | 0x8000_0000).to_bytes(4, "big") + body
 
     def records(self, buffer: bytes | bytearray) -> Iterator[tuple[int, int]]:
         """(start, end) of each record's prefix+body in ``buffer``."""
@@ -155,17 +236,21 @@ class HistoryCodec:
         offset = 4 if head & 0x80 else 2
         items = self._decoder.decode(record[offset:])
         vocab = self.vocabulary
+        properties: dict[str, Any] = {}
+        if len(items) > 5:
+            shape = items[5]
+            if shape >= 0:
+                properties = dict(zip(self._shape_keys[shape], items[6:], strict=True))
+            else:
+                key = vocab.name(-1 - shape)
+                properties = {"audience_key": key, "audience_name": self.audience_names[key]}
         return HistoryEntry(
             timestamp=from_micros(items[0]),
             type=vocab.name(items[1]),
             event=None if items[2] < 0 else vocab.name(items[2]),
             source=vocab.name(items[3]),
-            message_id=items[4],
-            properties=(
-                {vocab.name(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
-                if len(items) > 5 and (flat := items[5])
-                else {}
-            ),
+            message_id=items[4] if type(items[4]) is str else f"engage-{items[4]:08d}-t",
+            properties=properties,
         )
 
     def decode(self, buffer: bytes | bytearray) -> list[HistoryEntry]:
@@ -194,6 +279,7 @@ class Profile:
         "audiences",
         "computed",
         "created_at",
+        "due_since",
         "event_counts",
         "first_message_id",
         "first_source",
@@ -243,6 +329,9 @@ class Profile:
         """Computed trait states, indexed by the model's trait slots (None until needed)."""
         self.next_due = float("inf")
         """Earliest Unix second at which a windowed state of this profile changes."""
+        self.due_since = float("-inf")
+        """Since when time-driven changes of this profile may be unprocessed (the model's
+        expiry re-evaluates only what changed after it)."""
         self.first_message_id = ""
         self.first_source = source
         self.last_message_id = ""
@@ -300,14 +389,20 @@ class Profile:
 
     def remember(self, entry: HistoryEntry) -> None:
         """Append to the history (bounded by the codec's limit) and count the event."""
-        self._history += self._codec.encode(entry)
+        self.append_record(self._codec.encode(entry), entry.event or entry.type)
+
+    def append_record(self, record: bytes, name: str) -> None:
+        """Append one framed record (see :class:`HistoryCodec`) and count ``name`` (the event
+        name, or the call type). The model encodes records itself, without building a
+        :class:`HistoryEntry` per call."""
+        self._history += record
         self.history_size += 1
         limit = self._codec.limit
         if limit is not None and self.history_size > limit:
             del self._history[: self._codec.first_record_end(self._history)]
             self.history_size -= 1
-        name = entry.event or entry.type
-        self.event_counts[name] = self.event_counts.get(name, 0) + 1
+        counts = self.event_counts
+        counts[name] = counts.get(name, 0) + 1
 
     @property
     def events(self) -> list[HistoryEntry]:
@@ -324,9 +419,17 @@ class Profile:
             if not self.has_id(ext.type, ext.id):
                 self.identifiers.append(ext)
         for key, value in other.traits.items():
-            when = other.trait_times.get(key, float("-inf"))
+            when = other.trait_times.get(key)
             previous = self.trait_times.get(key)
-            if previous is None or when >= previous:
+            if when is None:
+                # An audience boolean (Engage's, untimed): a member of either is a member.
+                if key not in self.traits:
+                    self.traits[key] = value
+                elif previous is None and isinstance(value, bool):
+                    self.traits[key] = bool(self.traits[key]) or value
+            elif previous is None and key in self.traits:
+                continue  # ours is an audience boolean: Engage owns the key
+            elif previous is None or when >= previous:
                 self.traits[key] = value
                 self.trait_times[key] = when
         entries = sorted([*self.events, *other.events], key=lambda e: (e.timestamp, e.message_id))

@@ -33,7 +33,9 @@ from __future__ import annotations
 import bisect
 import builtins
 import heapq
+import math
 import re
+from array import array
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -224,6 +226,11 @@ class TraitEngine:
         self.by_event: dict[str, list[int]] = {}
         self.timed: list[int] = []
         """Slots whose value changes with time alone (windows, recency)."""
+        self._windows: list[float | None] = []
+        """Each slot's window in seconds (``ComputedTrait.window`` is a computed property)."""
+        self._memo: dict[int, Any] = {}
+        self._memo_profile: Profile | None = None
+        self._memo_now = math.nan
 
     def add(self, trait: ComputedTrait) -> int:
         if trait.key in self.public:
@@ -243,6 +250,7 @@ class TraitEngine:
     def _append(self, trait: ComputedTrait) -> int:
         slot = len(self.slots)
         self.slots.append(trait)
+        self._windows.append(trait.window)
         self.by_event.setdefault(trait.event, []).append(slot)
         if trait.window is not None or trait.kind == "recency":
             self.timed.append(slot)
@@ -255,9 +263,13 @@ class TraitEngine:
         return states[slot] if states is not None and slot < len(states) else None
 
     def value(self, profile: Profile, slot: int, now: float) -> Any:
+        states = profile.computed
+        state = states[slot] if states is not None and slot < len(states) else None
+        window = self._windows[slot]
         trait = self.slots[slot]
-        state = self.state(profile, slot)
-        if trait.window is not None:
+        if window is not None:
+            if trait.kind == "count":
+                return len(state) - bisect.bisect_right(state, now - window) if state else 0
             return self._window_value(trait, state or [], now)
         kind = trait.kind
         if state is None:
@@ -273,6 +285,28 @@ class TraitEngine:
         if kind == "unique_list":
             return list(state)
         return _recency_score(trait.thresholds_days, now - state)
+
+    def cached(self, profile: Profile, slot: int, now: float) -> Any:
+        """:meth:`value`, remembered until this profile's states change or time moves.
+
+        Audiences re-evaluated for one event read the same few traits many times (a ladder
+        of thresholds over ``views_7d``...); each is computed once per profile and instant.
+        Every method that changes a state (:meth:`apply`, :meth:`expire`, :meth:`merge`)
+        forgets the memo. Callers must not mutate the value (lists are shared).
+        """
+        if profile is not self._memo_profile or now != self._memo_now:
+            self._memo = {}
+            self._memo_profile = profile
+            self._memo_now = now
+        memo = self._memo
+        value = memo.get(slot, _MISSING)
+        if value is _MISSING:
+            value = memo[slot] = self.value(profile, slot, now)
+        return value
+
+    def forget(self) -> None:
+        """Drop the memo of :meth:`cached` (a state changed)."""
+        self._memo_profile = None
 
     def values(self, profile: Profile, now: float) -> dict[str, Any]:
         """Every public computed trait's value, by key."""
@@ -322,12 +356,14 @@ class TraitEngine:
         slots = self.by_event.get(event)
         if not slots:
             return []
+        self._memo_profile = None
         states = profile.computed
         if states is None:
             states = profile.computed = [None] * len(self.slots)
         elif len(states) < len(self.slots):
             states.extend([None] * (len(self.slots) - len(states)))
         touched = []
+        windows = self._windows
         for slot in slots:
             trait = self.slots[slot]
             if trait.property is None:
@@ -340,12 +376,14 @@ class TraitEngine:
                     continue
                 if trait.kind in ("most_frequent", "unique_list") and not _hashable(value):
                     continue
-            if trait.window is not None:
-                if at + trait.window <= now:
+            window = windows[slot]
+            if window is not None:
+                if at + window <= now:
                     continue  # already outside the window: late or replayed
                 entries = states[slot]
                 if entries is None:
-                    entries = states[slot] = []
+                    # Windowed counts keep bare times: 8 bytes each in an array of doubles.
+                    entries = states[slot] = array("d") if trait.kind == "count" else []
                 if trait.kind == "count":
                     bisect.insort(entries, at)
                 else:
@@ -355,24 +393,39 @@ class TraitEngine:
             touched.append(slot)
         return touched
 
-    def expire(self, profile: Profile, now: float) -> None:
+    def expire(self, profile: Profile, now: float, since: float = -math.inf) -> list[int]:
         """Drop window entries that have slid out (values read later would ignore them anyway;
-        this bounds the memory)."""
+        this bounds the memory). Returns the slots whose value time changed: windows that lost
+        entries, and recency scores with a threshold crossed in ``[since, now]`` (the caller
+        knows nothing changed before ``since``), so only the audiences reading them need a
+        look."""
         states = profile.computed
         if states is None:
-            return
+            return []
+        self._memo_profile = None
+        changed: list[int] = []
         for slot in self.timed:
-            trait = self.slots[slot]
-            if trait.window is None or slot >= len(states) or not states[slot]:
+            if slot >= len(states) or not states[slot]:
                 continue
+            trait = self.slots[slot]
             entries = states[slot]
-            horizon = now - trait.window
+            if trait.kind == "recency":
+                for threshold in trait.thresholds_days:
+                    if since <= entries + threshold * DAY <= now:
+                        changed.append(slot)
+                        break
+                continue
+            window = self._windows[slot]
+            assert window is not None
+            horizon = now - window
             if trait.kind == "count":
                 cut = bisect.bisect_right(entries, horizon)
             else:
                 cut = bisect.bisect_right(entries, horizon, key=_time)
             if cut:
                 del entries[:cut]
+                changed.append(slot)
+        return changed
 
     def next_due(self, profile: Profile, now: float) -> float:
         """When the next timed value of this profile changes (inf: never, by time alone)."""
@@ -392,15 +445,17 @@ class TraitEngine:
                         due = min(due, at)
                         break
                 continue
-            assert trait.window is not None
+            window = self._windows[slot]
+            assert window is not None
             first = state[0] if trait.kind == "count" else state[0][0]
-            due = min(due, first + trait.window)
+            due = min(due, first + window)
         return due
 
     def merge(self, target: Profile, other: Profile) -> None:
         """Fold ``other``'s states into ``target``'s (profiles merged by identity)."""
         if other.computed is None:
             return
+        self._memo_profile = None
         if target.computed is None:
             target.computed = [None] * len(self.slots)
         states = target.computed
@@ -470,7 +525,7 @@ def _fold(trait: ComputedTrait, state: Any, value: Any, at: float) -> Any:
 def _merge_state(trait: ComputedTrait, mine: Any, theirs: Any) -> Any:
     if trait.window is not None:
         if trait.kind == "count":
-            return list(heapq.merge(mine, theirs))
+            return array("d", heapq.merge(mine, theirs))
         return list(heapq.merge(mine, theirs, key=_time))
     kind = trait.kind
     if kind in ("count", "sum"):

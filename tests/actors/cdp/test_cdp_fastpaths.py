@@ -1,0 +1,152 @@
+"""The ingest fast paths keep behaviour: expiry re-evaluates what changed (also when advanced
+late), memberships are shared, Engage records round-trip, audience booleans merge."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from itertools import count
+from typing import Any
+
+from promoloop.actors.cdp import (
+    ENGAGE_SOURCE,
+    Audience,
+    CdpModel,
+    ComputedTrait,
+    PerformedEvent,
+    TraitCondition,
+)
+from promoloop.actors.events import Identify, Track, names
+
+T0 = datetime(2026, 1, 5, tzinfo=UTC)
+_ids = count(1)
+
+
+def day(n: float) -> datetime:
+    return T0 + timedelta(days=n)
+
+
+def track(model: CdpModel, when: float, event: str, user: str = "u", **props: Any) -> list[Any]:
+    call = Track(
+        user_id=user,
+        event=event,
+        properties=props,
+        timestamp=day(when),
+        message_id=f"f{next(_ids)}",
+    )
+    return model.ingest("web", call, day(when))
+
+
+def entered_exited(routed: list[Any]) -> list[tuple[str, str]]:
+    return [
+        (e.event, e.properties["audience_key"])
+        for s, e in routed
+        if s == ENGAGE_SOURCE and isinstance(e, Track)
+    ]
+
+
+def recency_model() -> CdpModel:
+    model = CdpModel()
+    model.add_computed_trait(
+        ComputedTrait(key="seen", kind="recency", event="Product Viewed", thresholds_days=(7, 30))
+    )
+    model.add_computed_trait(
+        ComputedTrait(key="views_3d", kind="count", event="Product Viewed", window_days=3)
+    )
+    model.add_audience(
+        Audience(
+            key="lapsed", name="Lapsed", condition=TraitCondition(trait="seen", op="eq", value=1)
+        )
+    )
+    model.add_audience(
+        Audience(
+            key="recent",
+            name="Recent",
+            condition=TraitCondition(trait="views_3d", op="gte", value=1),
+        )
+    )
+    return model
+
+
+def test_expiry_re_evaluates_each_audience_whose_trait_changed() -> None:
+    model = recency_model()
+    track(model, 0, "Product Viewed")
+    out = model.advance(day(3.1))  # the 3-day window slid; recency still 3
+    assert entered_exited(out) == [(names.AUDIENCE_EXITED, "recent")]
+    out = model.advance(day(31))  # recency crossed 7 then 30 days: now 1
+    assert entered_exited(out) == [(names.AUDIENCE_ENTERED, "lapsed")]
+
+
+def test_an_advance_long_after_the_due_time_still_sees_every_crossing() -> None:
+    """An event ingested without advancing reschedules the profile past a crossing it never
+    processed (recency 3 -> 2 at day 7); the next advance still applies it."""
+    model = CdpModel()
+    model.add_computed_trait(
+        ComputedTrait(key="seen", kind="recency", event="Product Viewed", thresholds_days=(7, 30))
+    )
+    model.add_computed_trait(
+        ComputedTrait(key="orders_3d", kind="count", event="Order Completed", window_days=3)
+    )
+    model.add_audience(
+        Audience(key="mid", name="Mid", condition=TraitCondition(trait="seen", op="eq", value=2))
+    )
+    track(model, 0, "Product Viewed")
+    track(model, 20, "Order Completed")  # due was day 7: rescheduled to day 23 (the window)
+    out = model.advance(day(24))
+    assert entered_exited(out) == [(names.AUDIENCE_ENTERED, "mid")]
+    assert model.sizes == {"mid": 1}
+
+
+def test_profiles_with_the_same_memberships_share_one_set() -> None:
+    model = CdpModel()
+    model.add_audience(
+        Audience(key="buyers", name="Buyers", condition=PerformedEvent(event="Order Completed"))
+    )
+    for user in ("a", "b", "c"):
+        track(model, 0, "Order Completed", user=user)
+    members = [p.audiences for p in model.profiles()]
+    assert members[0] == {"buyers"}
+    assert members[0] is members[1] is members[2]
+
+
+def test_engage_records_round_trip_through_the_history() -> None:
+    model = CdpModel()
+    model.add_audience(
+        Audience(key="buyers", name="Buyers", condition=PerformedEvent(event="Order Completed"))
+    )
+    routed = track(model, 0, "Order Completed", total_cents=1200)
+    sent = next(e for s, e in routed if s == ENGAGE_SOURCE and isinstance(e, Track))
+    profile = model.profile("user_id", "u")
+    assert profile is not None
+    kept = profile.events[-1]
+    assert (kept.source, kept.event, kept.message_id) == (
+        ENGAGE_SOURCE,
+        names.AUDIENCE_ENTERED,
+        sent.message_id,
+    )
+    assert (
+        kept.properties == sent.properties == {"audience_key": "buyers", "audience_name": "Buyers"}
+    )
+    assert kept.timestamp == sent.timestamp
+    assert profile.events[0].properties == {"total_cents": 1200}
+
+
+def test_merged_profiles_keep_an_audience_boolean_if_either_was_a_member() -> None:
+    model = CdpModel()
+    model.add_audience(
+        Audience(key="buyers", name="Buyers", condition=PerformedEvent(event="Order Completed"))
+    )
+    model.ingest(
+        "web",
+        Track(anonymous_id="anon-1", event="Order Completed", message_id="x1", timestamp=day(0)),
+        day(0),
+    )
+    model.ingest("web", Identify(user_id="u", message_id="x2", timestamp=day(1)), day(1))
+    model.ingest(
+        "web",
+        Identify(user_id="u", anonymous_id="anon-1", message_id="x3", timestamp=day(2)),
+        day(2),
+    )
+    profile = model.profile("user_id", "u")
+    assert profile is not None and profile is model.profile("anonymous_id", "anon-1")
+    assert profile.audiences == {"buyers"} and profile.traits["buyers"] is True
+    assert model.sizes["buyers"] == 1
