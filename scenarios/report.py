@@ -9,8 +9,31 @@ from typing import Any, TextIO
 from promoloop.scenarios.base import ScenarioResult
 
 
-def to_json(data: Any) -> str:
-    return json.dumps(data, indent=2, sort_keys=False, default=str)
+def to_json(data: Any, indent: int = 2) -> str:
+    """Indented JSON, except that a list of scalars (or of short scalar pairs, such as a daily
+    series) stays on one line: a 120-day series should not take 120 lines of a terminal."""
+    return _dump(data, indent, 0)
+
+
+def _flat(value: Any) -> bool:
+    scalar = (str, int, float, bool, type(None))
+    return isinstance(value, list) and all(
+        isinstance(v, scalar) or (isinstance(v, list) and all(isinstance(x, scalar) for x in v))
+        for v in value
+    )
+
+
+def _dump(data: Any, indent: int, level: int) -> str:
+    pad, inner = " " * (indent * level), " " * (indent * (level + 1))
+    if isinstance(data, dict) and data:
+        items = [
+            f"{inner}{json.dumps(str(k))}: {_dump(v, indent, level + 1)}" for k, v in data.items()
+        ]
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    if isinstance(data, list | tuple) and data and not _flat(list(data)):
+        items = [f"{inner}{_dump(v, indent, level + 1)}" for v in data]
+        return "[\n" + ",\n".join(items) + f"\n{pad}]"
+    return json.dumps(data, default=str, separators=(", ", ": "))
 
 
 def print_result(result: ScenarioResult, out: TextIO, *, timeline_limit: int = 200) -> None:
