@@ -18,12 +18,12 @@ from promoloop.actors.cdp import ENGAGE_SOURCE, CdpActor, Source, SourceRegistry
 from promoloop.actors.events import names
 from promoloop.actors.messaging import DeviceInbox, PushDestination
 from promoloop.actors.promotions import PromotionsActor
-from promoloop.actors.runtime import World
+from promoloop.actors.runtime import Actor, World
 from promoloop.actors.storefront import PopulationParams, StorefrontActor
 from promoloop.connectors.config import Settings
 from promoloop.connectors.transport.inproc import InprocTrackingPort
 
-A = TypeVar("A")
+A = TypeVar("A", bound=Actor)
 
 Transport = Literal["inproc", "http"]
 TRANSPORTS: tuple[Transport, ...] = ("inproc", "http")

@@ -9,18 +9,17 @@ source, as the actor's own events are.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import quart_trio
 
-from promoloop.actors.events.messages import EventBatch
-from promoloop.actors.events.promotions import EngineEvent
 from promoloop.actors.promotions import PromotionsActor
 from promoloop.actors.runtime.world import World
 from promoloop.connectors.config import Settings
 from promoloop.connectors.talon.api import TalonEngine, create_talon_app
 from promoloop.connectors.talon.model import TalonModel
+from promoloop.connectors.transport.engine_events import engine_reporter
 from promoloop.connectors.transport.http import running_app
 
 LANE_SOURCE = "talon-api"
@@ -39,13 +38,7 @@ def world_talon_app(
     """The app for ``promotions``'s model, key from ``settings``, clock from ``world``.
     ``talon`` lets the caller keep a handle on the Talon model to add campaigns to."""
 
-    async def report(events: Sequence[EngineEvent]) -> None:
-        batch = EventBatch(promotions.name, tuple(event.to_track() for event in events))
-        await world.post(LANE_SOURCE, cdp, batch)
-        for target in promotions.webhooks:  # the engine's registered webhooks see them too
-            for event in events:
-                await world.post(LANE_SOURCE, target, event)
-
+    report = engine_reporter(world, promotions, cdp, LANE_SOURCE)
     model = talon if talon is not None else TalonModel(promotions.model)
     if model.engine is not promotions.model:
         raise ValueError("the Talon model must wrap the promotions actor's engine model")

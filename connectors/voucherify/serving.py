@@ -8,16 +8,15 @@ actor's own events are.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import quart_trio
 
-from promoloop.actors.events.messages import EventBatch
-from promoloop.actors.events.promotions import EngineEvent
 from promoloop.actors.promotions import PromotionsActor
 from promoloop.actors.runtime.world import World
 from promoloop.connectors.config import Settings
+from promoloop.connectors.transport.engine_events import engine_reporter
 from promoloop.connectors.transport.http import running_app
 from promoloop.connectors.voucherify.api import create_voucherify_app
 from promoloop.connectors.voucherify.engine import VoucherifyEngine
@@ -32,13 +31,7 @@ def world_voucherify_app(
 ) -> quart_trio.QuartTrio:
     """The app for ``promotions``'s model, keys from ``settings``, clock from ``world``."""
 
-    async def report(events: Sequence[EngineEvent]) -> None:
-        batch = EventBatch(promotions.name, tuple(event.to_track() for event in events))
-        await world.post(LANE_SOURCE, cdp, batch)
-        for target in promotions.webhooks:  # the engine's registered webhooks see them too
-            for event in events:
-                await world.post(LANE_SOURCE, target, event)
-
+    report = engine_reporter(world, promotions, cdp, LANE_SOURCE)
     engine = VoucherifyEngine(promotions.model, report=report)
     return create_voucherify_app(
         engine=engine,
