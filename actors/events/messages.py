@@ -54,3 +54,41 @@ class EmailInteraction(msgspec.Struct, frozen=True, kw_only=True):
     kind: str
     """``opened``, ``clicked`` or ``unsubscribed``."""
     at: datetime
+
+
+class SendMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """Ask a channel destination to send one marketing message to one customer.
+
+    Journeys, decision matrices and campaigns all reach the email, push, SMS and ads
+    destinations through this one message, so every send passes the same delivery policy
+    (consent, suppression, quiet hours, frequency caps) and lands in the same per-customer log.
+    A destination answers an ``ask`` with a :class:`SendResult`.
+    """
+
+    request_id: str
+    user_id: str
+    channel: str
+    """``email``, ``push``, ``sms`` or ``ads``: the destination refuses any other."""
+    campaign: str
+    """The campaign or journey the send belongs to: suppression lists and reports key on it."""
+    template: str
+    """The name of a template registered on the destination."""
+    context: dict[str, Any] = msgspec.field(default_factory=dict)
+    """Extra tokens for the template (a content module, a code, a product recommendation)."""
+    code: str | None = None
+    """A promotion code the message carries, if any."""
+    journey: str | None = None
+    step: str | None = None
+
+
+class SendResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What became of a :class:`SendMessage`."""
+
+    request_id: str
+    sent: bool
+    message_id: str | None = None
+    reason: str | None = None
+    """When not sent: the policy's reason (``unsubscribed``, ``suppressed``,
+    ``frequency_cap``, ``unknown_channel``), ``no_address``, or ``quiet_hours`` when deferred."""
+    deferred_until: datetime | None = None
+    """For ``quiet_hours``: when the destination will send it (it keeps the request)."""
