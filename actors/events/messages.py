@@ -71,8 +71,15 @@ class SendMessage(msgspec.Struct, frozen=True, kw_only=True):
     """``email``, ``push``, ``sms`` or ``ads``: the destination refuses any other."""
     campaign: str
     """The campaign or journey the send belongs to: suppression lists and reports key on it."""
-    template: str
-    """The name of a template registered on the destination."""
+    template: str = ""
+    """The name of a template registered on the destination (required unless ``body`` is set)."""
+    subject: str | None = None
+    body: str | None = None
+    """Finished content, for provider APIs that receive it rendered (a SendGrid-style send);
+    when ``body`` is set the destination does not render ``template``."""
+    to: str | None = None
+    """An explicit address or phone number; by default the destination uses the customer's
+    known ``email`` / ``phone`` trait."""
     context: dict[str, Any] = msgspec.field(default_factory=dict)
     """Extra tokens for the template (a content module, a code, a product recommendation)."""
     code: str | None = None
