@@ -1,0 +1,1 @@
+"""Journeys: multi-step customer flows (entry, waits, branches, actions, stages, next best action)."""
