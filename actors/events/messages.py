@@ -99,3 +99,44 @@ class SendResult(msgspec.Struct, frozen=True, kw_only=True):
     ``frequency_cap``, ``unknown_channel``), ``no_address``, or ``quiet_hours`` when deferred."""
     deferred_until: datetime | None = None
     """For ``quiet_hours``: when the destination will send it (it keeps the request)."""
+
+
+class SmsMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """A text message as it lands on a customer's phone (the storefront plays the phones)."""
+
+    message_id: str
+    user_id: str
+    to: str
+    sent_at: datetime
+    campaign: str
+    body: str
+    segments: int
+    """How many 160-character (GSM-7) or 70-character (UCS-2) parts the carrier bills."""
+    code: str | None = None
+
+
+class AdImpression(msgspec.Struct, frozen=True, kw_only=True):
+    """An ad the platform served to a customer (the storefront plays the people browsing)."""
+
+    message_id: str
+    user_id: str
+    sent_at: datetime
+    campaign: str
+    headline: str
+    body: str
+    code: str | None = None
+
+
+class MessageInteraction(msgspec.Struct, frozen=True, kw_only=True):
+    """What a customer did with a push, text or ad, reported to the destination that sent it.
+
+    ``kind`` is ``tapped`` (push), ``clicked`` (sms, ads), ``replied`` (sms, with ``text``),
+    ``undelivered`` (the number or device does not exist).
+    """
+
+    message_id: str
+    user_id: str
+    channel: str
+    kind: str
+    at: datetime
+    text: str | None = None

@@ -40,6 +40,28 @@ UNSUBSCRIBED: Final = "Unsubscribed"
 PUSH_NOTIFICATION_RECEIVED: Final = "Push Notification Received"
 PUSH_NOTIFICATION_TAPPED: Final = "Push Notification Tapped"
 
+# Push provider events (Braze Currents names, as its Segment source forwards them). The app's own
+# SDK reports receipt and taps with the Mobile Spec names above; the provider reports the send.
+PUSH_NOTIFICATION_SENT: Final = "Push Notification Sent"
+PUSH_NOTIFICATION_BOUNCED: Final = "Push Notification Bounced"
+
+# SMS events, named as Twilio Engage reports its SMS messaging back to Segment (Engage's
+# "SMS <status>" events); STOP replies become SMS Unsubscribed, START replies SMS Subscribed.
+SMS_DELIVERED: Final = "SMS Delivered"
+SMS_UNDELIVERED: Final = "SMS Undelivered"
+SMS_LINK_CLICKED: Final = "SMS Link Clicked"
+SMS_UNSUBSCRIBED: Final = "SMS Unsubscribed"
+SMS_SUBSCRIBED: Final = "SMS Subscribed"
+
+# Ad platform engagement, as an ads source forwards per-user delivery (promoloop's names, in the
+# Segment "Object Action" style: a Facebook/Google Ads source syncs reports, not these calls).
+AD_IMPRESSION: Final = "Ad Impression"
+AD_CLICKED: Final = "Ad Clicked"
+
+# Conversion attributed by a channel destination to its last message before an order
+# (promoloop's name, in the style of Braze's campaign conversion events).
+MESSAGE_CONVERTED: Final = "Message Converted"
+
 # Segment Engage audience membership, as Engage sends it to track destinations.
 AUDIENCE_ENTERED: Final = "Audience Entered"
 AUDIENCE_EXITED: Final = "Audience Exited"
@@ -83,6 +105,18 @@ EMAIL_EVENTS: Final = frozenset(
         UNSUBSCRIBED,
     }
 )
+PUSH_EVENTS: Final = frozenset(
+    {
+        PUSH_NOTIFICATION_RECEIVED,
+        PUSH_NOTIFICATION_TAPPED,
+        PUSH_NOTIFICATION_SENT,
+        PUSH_NOTIFICATION_BOUNCED,
+    }
+)
+SMS_EVENTS: Final = frozenset(
+    {SMS_DELIVERED, SMS_UNDELIVERED, SMS_LINK_CLICKED, SMS_UNSUBSCRIBED, SMS_SUBSCRIBED}
+)
+AD_EVENTS: Final = frozenset({AD_IMPRESSION, AD_CLICKED})
 PROMOTION_EVENTS: Final = frozenset(
     {
         PUBLICATION_SUCCEEDED,

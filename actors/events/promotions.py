@@ -128,3 +128,29 @@ class Verdict(msgspec.Struct, frozen=True, kw_only=True):
     redemption_id: str | None = None
     reason: str | None = None
     message: str | None = None
+
+
+class PublishCode(msgspec.Struct, frozen=True, kw_only=True):
+    """Ask the engine to publish (assign) a code of ``campaign`` to a customer, as Voucherify's
+    ``POST /publications`` does; the reply is a :class:`PublishOutcome`.
+
+    Journeys use it to put a unique code into a following message: the caller needs the code
+    itself (not only the ``customer.publication.succeeded`` event), so it is a request/reply.
+    ``campaign`` is the campaign's id or, failing that, its name.
+    """
+
+    campaign: str
+    customer_id: str
+    channel: str = "API"
+    join_once: bool = False
+
+
+class PublishOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """The published ``code``, or ``reason`` (a Voucherify error key) when none was."""
+
+    code: str | None = None
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.code is not None

@@ -2,9 +2,12 @@
 
 A destination asks :meth:`DeliveryPolicy.admit` before every send. It checks, in this order:
 channel known, consent (unsubscribes), suppression lists (audiences excluded from a channel or
-a campaign), quiet hours in the customer's time zone (deferred, not refused), and frequency caps
-per channel and across channels over sliding windows. Admission and recording happen in one
-synchronous call, so no interleaving of sends can ever exceed a cap.
+a campaign, and customers put on a channel's or a campaign's list, e.g. after a hard bounce),
+quiet hours in the customer's time zone (deferred, not refused), and frequency caps per channel
+and across channels over sliding windows. Admission and recording happen in one synchronous
+call, so no interleaving of sends can ever exceed a cap. A destination that has work to do
+between the decision and the send (rendering, which may fail) calls :meth:`check`, then
+:meth:`record`, with no ``await`` in between: the same guarantee, one actor at a time.
 """
 
 from __future__ import annotations
@@ -84,10 +87,31 @@ class DeliveryPolicy:
         )
         self._sent: dict[str, deque[tuple[datetime, str]]] = {}
         self._unsubscribed: set[tuple[str, str]] = set()
+        self._suppressed_customers: set[tuple[str, str]] = set()
         self.refusals: dict[str, int] = {}
 
     def unsubscribe(self, customer_id: str, channel: str) -> None:
+        self._check_channel(channel)
         self._unsubscribed.add((customer_id, channel))
+
+    def resubscribe(self, customer_id: str, channel: str) -> None:
+        """Consent given again (an SMS ``START`` reply)."""
+        self._check_channel(channel)
+        self._unsubscribed.discard((customer_id, channel))
+
+    def unsubscribed(self, customer_id: str, channel: str) -> bool:
+        return (customer_id, channel) in self._unsubscribed
+
+    def suppress(self, customer_id: str, scope: str) -> None:
+        """Put one customer on the suppression list of a channel or a campaign (``scope``)."""
+        if not scope:
+            raise ValueError("suppression scope must be a channel or a campaign name")
+        self._suppressed_customers.add((customer_id, scope))
+
+    @staticmethod
+    def _check_channel(channel: str) -> None:
+        if channel not in CHANNELS:
+            raise ValueError(f"unknown channel {channel!r} (channels: {sorted(CHANNELS)})")
 
     def sent(self, customer_id: str) -> list[tuple[datetime, str]]:
         return list(self._sent.get(customer_id, ()))
@@ -103,12 +127,38 @@ class DeliveryPolicy:
         utc_offset_hours: float = 0.0,
     ) -> Decision:
         """Decide, and record the send when allowed."""
-        decision = self._decide(customer_id, channel, now, audiences, campaign, utc_offset_hours)
+        decision = self.check(
+            customer_id,
+            channel,
+            now,
+            audiences=audiences,
+            campaign=campaign,
+            utc_offset_hours=utc_offset_hours,
+        )
         if decision.allowed:
-            self._sent.setdefault(customer_id, deque()).append((now, channel))
-        else:
+            self.record(customer_id, channel, now)
+        return decision
+
+    def check(
+        self,
+        customer_id: str,
+        channel: str,
+        now: datetime,
+        *,
+        audiences: frozenset[str] | set[str] = frozenset(),
+        campaign: str | None = None,
+        utc_offset_hours: float = 0.0,
+    ) -> Decision:
+        """Decide without recording; follow an allowed decision with :meth:`record` before
+        the next ``await``, or the caps no longer hold."""
+        decision = self._decide(customer_id, channel, now, audiences, campaign, utc_offset_hours)
+        if not decision.allowed:
             self.refusals[decision.reason or "?"] = self.refusals.get(decision.reason or "?", 0) + 1
         return decision
+
+    def record(self, customer_id: str, channel: str, now: datetime) -> None:
+        """Count a send against the customer's caps."""
+        self._sent.setdefault(customer_id, deque()).append((now, channel))
 
     def _decide(
         self,
@@ -124,7 +174,12 @@ class DeliveryPolicy:
         if (customer_id, channel) in self._unsubscribed:
             return Decision(False, "unsubscribed")
         for scope in (channel, campaign):
-            if scope is not None and self.suppressed.get(scope, frozenset()) & set(audiences):
+            if scope is None:
+                continue
+            if (customer_id, scope) in self._suppressed_customers:
+                return Decision(False, "suppressed")
+            listed = self.suppressed.get(scope)
+            if listed and not listed.isdisjoint(audiences):
                 return Decision(False, "suppressed")
         if self.quiet_hours is not None:
             offset = timedelta(hours=utc_offset_hours)

@@ -5,13 +5,21 @@ audience events from the CDP, runs loyalty earning rules on the customer events 
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from promoloop.actors.events import names
 from promoloop.actors.events.messages import EventBatch
-from promoloop.actors.events.promotions import EngineEvent, RedeemCode, ValidateCode
+from promoloop.actors.events.promotions import (
+    EngineEvent,
+    PublishCode,
+    PublishOutcome,
+    RedeemCode,
+    ValidateCode,
+)
 from promoloop.actors.events.segment import Identify, Track
+from promoloop.actors.promotions.errors import PromotionError
 from promoloop.actors.promotions.model import PromotionEngineModel
 from promoloop.actors.runtime.actor import Actor, Started
 from promoloop.actors.runtime.ports import TrackingPort
@@ -64,6 +72,27 @@ class PromotionsActor(Actor):
             for event in events:
                 await self.tell(target, event)
 
+    async def _publish(self, request: PublishCode, now: datetime) -> PublishOutcome:
+        """Publish one code and report the publication like a distribution does; a refusal
+        (unknown or disabled campaign, out of dates, no codes left) is an answer, not a crash."""
+        model = self.model
+        campaign_id = request.campaign
+        if campaign_id not in model.campaigns:
+            named = [c.id for c in model.campaigns.values() if c.name == request.campaign]
+            campaign_id = named[0] if named else request.campaign
+        try:
+            voucher, event = model.publish(
+                campaign_id,
+                request.customer_id,
+                now,
+                request.channel,
+                join_once=request.join_once,
+            )
+        except PromotionError as error:
+            return PublishOutcome(reason=error.key)
+        await self._report([event] if event is not None else [])
+        return PublishOutcome(code=voucher.code)
+
     async def receive(self, message: Any, sender: str) -> Any:
         now = self.now_dt()
         match message:
@@ -83,6 +112,8 @@ class PromotionsActor(Actor):
                     )
                 await self._report(reported)
                 return verdict
+            case PublishCode():
+                return await self._publish(message, now)
             case EventBatch():
                 events: list[EngineEvent] = []
                 for call in message.events:

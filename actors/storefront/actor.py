@@ -4,7 +4,10 @@ One actor plays the whole population (a trio task per customer would not scale t
 Customers' due actions sit in one heap; the actor wakes once per tick (default one minute of
 sim time), runs every action due by then, each event stamped with its own precise time, and
 ships the events to the CDP in batches, the way a Segment SDK does. It also plays the
-customers' app: a push with a code lands in the wallet and counts as an offer.
+customers' app, inboxes and phones, and the people ads are served to: a message with a code
+lands in the wallet and counts as an offer; taps, opens, clicks, STOP replies and bounces go back
+to the destination that sent the message, driven by the hidden engagement propensities and
+channel preferences (docs/population.md), each decided with the customer's own random stream.
 
 Behaviour (docs/population.md): visits arrive as a Poisson process whose rate makes the
 customer's hidden purchase rate come true; a visit views products, may fill a cart, and the
@@ -20,7 +23,14 @@ from enum import IntEnum
 from typing import Any
 
 from promoloop.actors.events import names
-from promoloop.actors.events.messages import EmailInteraction, EmailMessage, PushNotification
+from promoloop.actors.events.messages import (
+    AdImpression,
+    EmailInteraction,
+    EmailMessage,
+    MessageInteraction,
+    PushNotification,
+    SmsMessage,
+)
 from promoloop.actors.events.promotions import Order, RedeemCode, ValidateCode, Verdict
 from promoloop.actors.events.segment import Identify, Page, SegmentEvent, Track
 from promoloop.actors.runtime.actor import Actor, Started, Wake
@@ -46,6 +56,9 @@ class Action(IntEnum):
     EMAIL = 4
     CLICK_THROUGH = 5
     """A visit brought by a click: it does not start another chain of visits."""
+    PUSH_TAP = 6
+    SMS = 7
+    AD = 8
 
 
 UNSUBSCRIBE_RATE = 0.01
@@ -79,6 +92,10 @@ class StorefrontActor(Actor):
         self.received_pushes: list[PushNotification] = []
         self.undeliverable: list[PushNotification] = []
         self.undeliverable_emails: list[EmailMessage] = []
+        self.received_texts: list[SmsMessage] = []
+        self.undeliverable_texts: list[SmsMessage] = []
+        self.ads_seen: list[AdImpression] = []
+        self.unmatched_ads: list[AdImpression] = []
         self.orders = 0
         self.abandoned_carts = 0
         self._by_user_id: dict[str, Customer] = {}
@@ -146,9 +163,13 @@ class StorefrontActor(Actor):
             case Wake():
                 await self._run_due()
             case PushNotification():
-                self._on_push(message)
+                await self._on_push(message, sender)
             case EmailMessage():
-                self._on_email(message, sender)
+                await self._on_email(message, sender)
+            case SmsMessage():
+                await self._on_sms(message, sender)
+            case AdImpression():
+                self._on_ad(message, sender)
             case _:
                 raise TypeError(f"the storefront cannot handle {type(message).__name__}")
         await self._flush()
@@ -176,6 +197,12 @@ class StorefrontActor(Actor):
                 self._review(c, at, payload)
             elif action is Action.EMAIL:
                 await self._read_email(c, at, *payload)
+            elif action is Action.PUSH_TAP:
+                await self._tap(c, at, *payload)
+            elif action is Action.SMS:
+                await self._react_to_text(c, at, *payload)
+            elif action is Action.AD:
+                await self._click_ad(c, at, *payload)
             if len(self._outbox) >= FLUSH_AT:
                 await self._flush()
 
@@ -192,6 +219,7 @@ class StorefrontActor(Actor):
         c.signed_up = True
         traits = {
             "email": c.email,
+            "phone": c.phone,
             "first_name": c.first_name,
             "last_name": c.last_name,
             "created_at": self.world.time.datetime_at(at).isoformat(),
@@ -318,10 +346,11 @@ class StorefrontActor(Actor):
             properties={"order_id": order_id, "product_id": product_id, "rating": rating},
         )
 
-    def _on_push(self, push: PushNotification) -> None:
+    async def _on_push(self, push: PushNotification, sender: str) -> None:
         c = self._by_user_id.get(push.user_id)
         if c is None:
             self.undeliverable.append(push)  # no such customer's device: kept, never dropped
+            await self.tell(sender, self._interaction(push, "push", "undelivered", self.now))
             return
         self.received_pushes.append(push)
         now = self.now
@@ -339,11 +368,105 @@ class StorefrontActor(Actor):
             if code not in c.wallet:
                 c.wallet.append(code)
             self._receive_offer(c, now)
+        if c.rng.random() < c.hidden.tap_probability():
+            delay = c.rng.expovariate(1.0 / 10.0) * MINUTE  # a tap comes soon or not at all
+            self._plan(now + delay, c, Action.PUSH_TAP, (push, sender))
 
-    def _on_email(self, email: EmailMessage, provider: str) -> None:
-        """Mail lands in the inbox; whether and when it is opened is the customer's nature."""
+    async def _tap(self, c: Customer, at: float, push: PushNotification, sender: str) -> None:
+        """The app opens on the tap (Mobile Spec event from the app) and the visit starts."""
+        if at >= c.churn_at:
+            return
+        self._emit(
+            Track,
+            c,
+            at,
+            event=names.PUSH_NOTIFICATION_TAPPED,
+            properties={"campaign": {"name": push.title}, "message_id": push.message_id},
+        )
+        await self.tell(sender, self._interaction(push, "push", "tapped", at))
+        self._plan(at + c.rng.uniform(0.5, 3) * MINUTE, c, Action.CLICK_THROUGH)
+
+    def _interaction(
+        self, message: Any, channel: str, kind: str, at: float, text: str | None = None
+    ) -> MessageInteraction:
+        return MessageInteraction(
+            message_id=message.message_id,
+            user_id=message.user_id,
+            channel=channel,
+            kind=kind,
+            at=self.world.time.datetime_at(at),
+            text=text,
+        )
+
+    async def _on_sms(self, text: SmsMessage, sender: str) -> None:
+        """A text reaches the phone if the number is the customer's; the customer may click
+        its link, or reply STOP (more likely the less they like texts)."""
+        c = self._by_user_id.get(text.user_id)
+        if c is None or text.to != c.phone:
+            self.undeliverable_texts.append(text)
+            await self.tell(sender, self._interaction(text, "sms", "undelivered", self.now))
+            return
+        self.received_texts.append(text)
+        now = self.now
+        if not c.active(now):
+            return
+        if c.rng.random() < c.hidden.sms_click_probability():
+            delay = c.rng.expovariate(1.0 / 20.0) * MINUTE  # texts are read within minutes
+            self._plan(now + delay, c, Action.SMS, (text, sender, "clicked"))
+        elif c.rng.random() < c.hidden.sms_stop_probability():
+            self._plan(now + c.rng.uniform(1, 60) * MINUTE, c, Action.SMS, (text, sender, "STOP"))
+
+    async def _react_to_text(
+        self, c: Customer, at: float, text: SmsMessage, sender: str, how: str
+    ) -> None:
+        if at >= c.churn_at:
+            return
+        if how == "STOP":
+            await self.tell(sender, self._interaction(text, "sms", "replied", at, text="STOP"))
+            return
+        await self.tell(sender, self._interaction(text, "sms", "clicked", at))
+        self._click_through(c, at, text.code)
+
+    def _on_ad(self, ad: AdImpression, sender: str) -> None:
+        """An ad shown to someone the platform matched; a click brings a visit."""
+        c = self._by_user_id.get(ad.user_id)
+        if c is None:
+            self.unmatched_ads.append(ad)
+            return
+        self.ads_seen.append(ad)
+        now = self.now
+        if c.active(now) and c.rng.random() < c.hidden.ad_click:
+            self._plan(now + c.rng.uniform(0, 2) * MINUTE, c, Action.AD, (ad, sender))
+
+    async def _click_ad(self, c: Customer, at: float, ad: AdImpression, sender: str) -> None:
+        if at >= c.churn_at:
+            return
+        await self.tell(sender, self._interaction(ad, "ads", "clicked", at))
+        self._click_through(c, at, ad.code)
+
+    def _click_through(self, c: Customer, at: float, code: str | None) -> None:
+        """A click lands on the shop: the code (if any) goes to the wallet, a visit follows."""
+        if code and code not in c.wallet:
+            c.wallet.append(code)
+            self._receive_offer(c, at)
+        self._plan(at + c.rng.uniform(1, 10) * MINUTE, c, Action.CLICK_THROUGH)
+
+    async def _on_email(self, email: EmailMessage, provider: str) -> None:
+        """Mail lands in the inbox, or bounces when there is no such mailbox (an unknown
+        address, or one that hard-bounces); whether and when it is opened is the customer's
+        nature."""
         c = self._by_user_id.get(email.user_id)
-        if c is None or not c.active(self.now):
+        if c is None or email.to.strip().lower() != c.email or c.hidden.email_bounces:
+            self.undeliverable_emails.append(email)
+            stamp = self.world.time.datetime_at(self.now)
+            await self.tell(
+                provider,
+                EmailInteraction(
+                    message_id=email.message_id, user_id=email.user_id, kind="bounced", at=stamp
+                ),
+            )
+            return
+        if not c.active(self.now):
             self.undeliverable_emails.append(email)
             return
         if c.rng.random() < c.hidden.email_open:
@@ -369,10 +492,7 @@ class StorefrontActor(Actor):
                     message_id=email.message_id, user_id=c.user_id, kind="clicked", at=stamp
                 ),
             )
-            if email.code and email.code not in c.wallet:
-                c.wallet.append(email.code)
-                self._receive_offer(c, at)
-            self._plan(at + c.rng.uniform(1, 10) * MINUTE, c, Action.CLICK_THROUGH)
+            self._click_through(c, at, email.code)
         elif c.rng.random() < UNSUBSCRIBE_RATE:
             await self.tell(
                 provider,

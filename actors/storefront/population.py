@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 import msgspec
+import msgspec.structs
 
 from promoloop.actors.runtime.seeds import Seeds
 from promoloop.actors.storefront.rng import CounterRng
@@ -80,6 +81,16 @@ class PopulationParams(msgspec.Struct, frozen=True, kw_only=True):
     email_open_rate: float = 0.25
     email_click_rate: float = 0.3
     """Probability of clicking an opened email."""
+    email_bounce_rate: float = 0.01
+    """Share of customers whose address hard-bounces (a typo at sign-up, a closed mailbox)."""
+    push_tap_rate: float = 0.1
+    """Mean probability of tapping a push, before the channel preference."""
+    sms_click_rate: float = 0.08
+    """Mean probability of clicking the link in a text, before the channel preference."""
+    sms_stop_rate: float = 0.02
+    """Mean probability of replying STOP to a text; higher for those who dislike SMS."""
+    ad_click_rate: float = 0.01
+    """Mean probability of clicking an ad served to them (a typical display/social CTR)."""
     response_shares: tuple[float, float, float, float] = (0.30, 0.20, 0.35, 0.15)
     """Shares of persuadables, sure things, lost causes and sleeping dogs."""
     offer_window_days: float = 14.0
@@ -102,6 +113,11 @@ class PopulationParams(msgspec.Struct, frozen=True, kw_only=True):
             "review_propensity",
             "email_open_rate",
             "email_click_rate",
+            "email_bounce_rate",
+            "push_tap_rate",
+            "sms_click_rate",
+            "sms_stop_rate",
+            "ad_click_rate",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -145,10 +161,31 @@ class Propensities(msgspec.Struct, frozen=True):
     channel_preference: tuple[float, float, float]
     """Weights of email, push and sms (sum to 1)."""
     response: Response
+    push_tap: float = 0.0
+    sms_click: float = 0.0
+    sms_stop: float = 0.0
+    ad_click: float = 0.0
+    email_bounces: bool = False
+    """The address hard-bounces: no email ever reaches this customer."""
 
     @property
     def preferred_channel(self) -> str:
         return CHANNELS[max(range(3), key=lambda i: self.channel_preference[i])]
+
+    def channel_weight(self, channel: str) -> float:
+        """How much more (>1) or less (<1) than average this customer engages on ``channel``:
+        three times its preference weight, so the population's mean weight is 1."""
+        return 3.0 * self.channel_preference[CHANNELS.index(channel)]
+
+    def tap_probability(self) -> float:
+        return min(1.0, self.push_tap * self.channel_weight("push"))
+
+    def sms_click_probability(self) -> float:
+        return min(1.0, self.sms_click * self.channel_weight("sms"))
+
+    def sms_stop_probability(self) -> float:
+        """Those who dislike texts stop them sooner: up to five times the base rate."""
+        return min(1.0, self.sms_stop / max(self.channel_weight("sms"), 0.2))
 
 
 class Product(msgspec.Struct, frozen=True):
@@ -177,6 +214,7 @@ class Customer:
     user_id: str
     anonymous_id: str
     email: str
+    phone: str
     first_name: str
     last_name: str
     hidden: Propensities
@@ -275,11 +313,21 @@ def draw_customer(index: int, params: PopulationParams, seeds: Seeds) -> Custome
         channel_preference=(weights[0] / total, weights[1] / total, weights[2] / total),
         response=response,
     )
+    # Drawn last, so adding them left every earlier draw (and existing runs) where it was.
+    hidden = msgspec.structs.replace(
+        hidden,
+        push_tap=_beta_around(rng, params.push_tap_rate),
+        sms_click=_beta_around(rng, params.sms_click_rate),
+        sms_stop=_beta_around(rng, params.sms_stop_rate),
+        ad_click=_beta_around(rng, params.ad_click_rate),
+        email_bounces=rng.random() < params.email_bounce_rate,
+    )
     return Customer(
         index=index,
         user_id=f"user-{index:06d}",
         anonymous_id=f"anon-{seeds.derive(f'anonymous/{index}'):016x}",
         email=f"{first.lower()}.{last.lower()}.{index}@example.com",
+        phone=f"+1555{index:07d}",  # 555: the range reserved for fiction
         first_name=first,
         last_name=last,
         hidden=hidden,

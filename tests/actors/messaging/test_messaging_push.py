@@ -9,7 +9,14 @@ import pytest
 import trio.testing
 
 from promoloop.actors.events import EventBatch, Identify, PushNotification, Track, names
-from promoloop.actors.messaging import DeviceInbox, PushDestination
+from promoloop.actors.events.messages import SendMessage
+from promoloop.actors.messaging import (
+    Cap,
+    DeliveryPolicy,
+    DeviceInbox,
+    MessageTemplate,
+    PushDestination,
+)
 from promoloop.actors.messaging.push import format_cents
 from promoloop.actors.runtime import DEFAULT_EPOCH, HOUR, Actor, ActorCrashed, Started, Wake, World
 
@@ -141,3 +148,60 @@ async def test_device_inbox_keeps_notifications_per_user(
         "pam": ["m1", "m3"],
         "jim": ["m2"],
     }
+
+
+async def test_send_message_pushes_follow_the_policy_and_publications_stay_transactional(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Marketing pushes (SendMessage) are capped and rendered from a registered template; a
+    published code still becomes a push whatever the cap, and is logged too."""
+    template = MessageTemplate("nudge", subject="{{ first_name }}, still there?", body="{{ code }}")
+
+    class Journey(Actor):
+        def __init__(self) -> None:
+            super().__init__("journey")
+            self.results: list[Any] = []
+
+        async def receive(self, message: Any, sender: str) -> Any:
+            if isinstance(message, Started):
+                who = Identify(user_id="u-1", traits={"first_name": "Jim"})
+                await self.tell("push", EventBatch("cdp", (who,)))
+                self.schedule(HOUR)
+            elif isinstance(message, Wake):
+                for n in range(3):
+                    ask = SendMessage(
+                        request_id=f"r{n}",
+                        user_id="u-1",
+                        channel="push",
+                        campaign="nudge",
+                        template="nudge",
+                        code=f"NUDGE{n}",
+                        journey="winback",
+                        step="day-1",
+                    )
+                    self.results.append(await self.ask("push", ask))
+            return None
+
+    world = World()
+    policy = DeliveryPolicy(caps=[Cap(max_messages=2, window_days=1)])
+    push = world.add(
+        PushDestination("push", device_target="devices", policy=policy, templates=[template])
+    )
+    devices = world.add(DeviceInbox("devices"))
+    journey = world.add(Journey())
+    world.add(Cdp("cdp", [EventBatch("promotions", (published("u-1"),))]))
+    await world.run(until=4 * HOUR)
+
+    assert [r.reason for r in journey.results] == [None, None, "frequency_cap"]
+    first, _, gift = devices.inbox["u-1"]
+    assert (first.title, first.body) == ("Jim, still there?", "NUDGE0")
+    assert first.data == {
+        "campaign": "nudge",
+        "code": "NUDGE0",
+        "journey": "winback",
+        "step": "day-1",
+    }
+    assert gift.data["code"] == "GIFT-AAAA-BBBB"  # at 3 h, past the cap: transactional
+    assert [e.channel for e in push.log] == ["push"] * 3
+    assert [e.journey for e in push.log] == ["winback", "winback", None]
+    assert len(policy.sent("u-1")) == 2
