@@ -16,6 +16,7 @@ DEV_VOUCHERIFY_APP_ID = "promoloop-dev-app-id"
 DEV_VOUCHERIFY_APP_TOKEN = "promoloop-dev-app-token"
 DEV_TALON_API_KEY = "promoloop-dev-talon-key"
 DEV_WEBHOOK_SECRET = "promoloop-dev-webhook-secret"
+DEV_SENDGRID_API_KEY = "promoloop-dev-sendgrid-key"
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -29,6 +30,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     talon_api_key: str = DEV_TALON_API_KEY
     webhook_secret: str = DEV_WEBHOOK_SECRET
     """Shared secret signing outgoing webhooks (``PROMOLOOP_WEBHOOK_SECRET``)."""
+    sendgrid_api_key: str = DEV_SENDGRID_API_KEY
+    """The SendGrid face's API key (``Authorization: Bearer``; ``PROMOLOOP_SENDGRID_API_KEY``)."""
+    sendgrid_webhook_key: str = ""
+    """PEM EC P-256 private key signing SendGrid Event Webhook posts
+    (``PROMOLOOP_SENDGRID_WEBHOOK_KEY``); empty: each run makes its own and prints the
+    verification key."""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -46,4 +53,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             voucherify_app_token=get("PROMOLOOP_VOUCHERIFY_APP_TOKEN", DEV_VOUCHERIFY_APP_TOKEN),
             talon_api_key=get("PROMOLOOP_TALON_API_KEY", DEV_TALON_API_KEY),
             webhook_secret=get("PROMOLOOP_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET),
+            sendgrid_api_key=get("PROMOLOOP_SENDGRID_API_KEY", DEV_SENDGRID_API_KEY),
+            sendgrid_webhook_key=get("PROMOLOOP_SENDGRID_WEBHOOK_KEY", ""),
         )

@@ -1,4 +1,5 @@
-"""`promoloop serve`: the official Segment SDK, unmodified, lands in the CDP's profiles."""
+"""`promoloop serve`: the official Segment SDK, unmodified, lands in the CDP's profiles; the
+official SendGrid SDK, unmodified, sends to a customer the CDP knows."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ import sys
 import time
 
 import httpx
+import pytest
 import trio
+from python_http_client.exceptions import BadRequestsError, UnauthorizedError
 from segment.analytics import Client
+from sendgrid import SendGridAPIClient
+from sendgrid.helpers.mail import Mail
 
 from promoloop.actors.promotions import GiftCardCampaign
 from promoloop.connectors.config import Settings
@@ -23,7 +28,11 @@ from promoloop.connectors.webhooks import (
 )
 from promoloop.scenarios.serve import ServeHandle, serve
 
-SETTINGS = Settings(segment_write_key="sdk-test-key", engine_write_key="engine-test-key")
+SETTINGS = Settings(
+    segment_write_key="sdk-test-key",
+    engine_write_key="engine-test-key",
+    sendgrid_api_key="sendgrid-test-key",
+)
 
 
 async def test_official_sdk_identify_and_track_reach_the_profile() -> None:
@@ -85,7 +94,7 @@ def test_serve_command_prints_urls_and_answers_health() -> None:
         )
         assert ok.status_code == 200 and ok.json()["success"] is True
         lines = {}
-        for _ in range(4):  # profiles, voucherify, talon, health
+        for _ in range(5):  # profiles, voucherify, talon, sendgrid, health
             name, rest = proc.stdout.readline().split(maxsplit=1)
             lines[name] = rest.split()
         token = ("promoloop-dev-profile-token", "")
@@ -97,7 +106,9 @@ def test_serve_command_prints_urls_and_answers_health() -> None:
             time.sleep(0.02)
         assert found.status_code == 200 and "traits" in found.json()
         voucherify, talon = lines["voucherify"][0], lines["talon"][0]
-        for base in (voucherify, talon):
+        sendgrid = lines["sendgrid"][0]
+        assert len({url, voucherify, talon, sendgrid}) == 4  # each face on its own port
+        for base in (voucherify, talon, sendgrid):
             assert base.startswith("http://127.0.0.1:")
             assert httpx.get(f"{base}/health", timeout=5).status_code == 200
         refused = httpx.get(
@@ -111,6 +122,14 @@ def test_serve_command_prints_urls_and_answers_health() -> None:
             timeout=5,
         )
         assert wrong.status_code == 401
+        refused_mail = httpx.post(
+            f"{sendgrid}/v3/mail/send", json={}, headers={"Authorization": "Bearer x"}, timeout=5
+        )
+        assert refused_mail.status_code == 401
+        assert refused_mail.json()["errors"][0]["message"].startswith("The provided authorization")
+        dev_key = {"Authorization": "Bearer promoloop-dev-sendgrid-key"}
+        junk = httpx.post(f"{sendgrid}/v3/mail/send", content=b"{", headers=dev_key, timeout=5)
+        assert junk.status_code == 400 and junk.json()["errors"][0]["message"] == "Bad Request"
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -175,3 +194,76 @@ async def test_registered_webhooks_receive_engine_and_cdp_events() -> None:
     cdp_events = [e.get("event") for e in cdp_inbox.deliveries["cdp"]]
     assert "review_left" in cdp_events and "customer.publication.succeeded" in cdp_events
     assert inbox.rejected == cdp_inbox.rejected == 0
+
+
+async def test_official_sendgrid_sdk_mails_a_customer_of_the_served_world() -> None:
+    """Segment SDK identifies a customer; the SendGrid SDK, unmodified (host and key only),
+    sends to their address; the email passes the destination and lands in their mailbox."""
+    async with trio.open_nursery() as nursery:
+        handle: ServeHandle = await nursery.start(
+            lambda task_status: serve(settings=SETTINGS, task_status=task_status)
+        )
+        segment, sendgrid = handle.urls["segment"], handle.urls["sendgrid"]
+        assert handle.sendgrid is not None and handle.mailboxes is not None
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(f"{sendgrid}/health")).status_code == 200
+
+        def identify() -> None:
+            sdk = Client(write_key="sdk-test-key", host=segment, sync_mode=True)
+            sdk.identify("dwight", {"email": "dwight@dundermifflin.example"})
+            sdk.flush()
+
+        await trio.to_thread.run_sync(identify)
+        await handle.loop.world.conductor.wait_quiet()
+
+        client = SendGridAPIClient(api_key="sendgrid-test-key", host=sendgrid)
+        message = Mail(
+            from_email="shop@promoloop.example",
+            to_emails="dwight@dundermifflin.example",
+            subject="Beets, 20% off",
+            plain_text_content="Only this week.",
+        )
+        response = await trio.to_thread.run_sync(client.send, message)
+        assert response.status_code == 202 and response.headers["X-Message-Id"]
+        with trio.fail_after(10):
+            await handle.loop.world.conductor.wait_quiet()
+        (received,) = handle.mailboxes.inbox["dwight"]
+        assert (received.to, received.subject, received.body) == (
+            "dwight@dundermifflin.example",
+            "Beets, 20% off",
+            "Only this week.",
+        )
+
+        def activity() -> list[dict[str, object]]:
+            found = client.client.messages.get(
+                query_params={"limit": 10, "query": 'to_email="dwight@dundermifflin.example"'}
+            )
+            return found.to_dict["messages"]
+
+        (listed,) = await trio.to_thread.run_sync(activity)
+        assert listed["status"] == "delivered"
+        assert listed["msg_id"].startswith(response.headers["X-Message-Id"])
+
+        wrong = SendGridAPIClient(api_key="not-the-key", host=sendgrid)
+        with pytest.raises(UnauthorizedError) as refused:
+            await trio.to_thread.run_sync(wrong.send, message)
+        assert refused.value.to_dict["errors"][0]["field"] is None
+        with pytest.raises(BadRequestsError) as bad:
+            await trio.to_thread.run_sync(
+                client.send, Mail(from_email="shop@promoloop.example", to_emails="x@y.example")
+            )
+        assert {e["field"] for e in bad.value.to_dict["errors"]} == {"subject", "content"}
+        nursery.cancel_scope.cancel()
+
+
+def test_serve_refuses_a_bad_sendgrid_webhook_in_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from promoloop.scenarios.cli import main
+
+    assert main(["serve", "--sendgrid-webhook", "ftp://hooks.example"]) == 1
+    monkeypatch.setenv("PROMOLOOP_SENDGRID_WEBHOOK_KEY", "not a pem key")
+    assert main(["serve", "--sendgrid-webhook", "http://127.0.0.1:9/hooks"]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and all(line.startswith("promoloop: cannot serve:") for line in lines)
+    assert "http(s) URL" in lines[0] and "PEM" in lines[1]
