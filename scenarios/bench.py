@@ -10,7 +10,7 @@ import gc
 import platform
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -24,6 +24,7 @@ from promoloop.actors.events.segment import SegmentEvent, Track
 from promoloop.actors.runtime import Actor, Started, World, virtual_clock
 from promoloop.actors.runtime.clock import DEFAULT_EPOCH
 from promoloop.scenarios.bench_promotions import run_promotions_bench
+from promoloop.scenarios.bench_sections import SECTIONS
 
 BATCH = 100
 """Events per hop in the pipeline, as a Segment SDK batches them."""
@@ -229,11 +230,45 @@ def _http_batch(payloads: list[bytes], concurrency: int = 8) -> tuple[float, flo
 
 
 def run_bench(
-    *, events: int = 200_000, repeat: int = 3, customers: int = 10_000, days: int = 30
+    *,
+    events: int = 200_000,
+    repeat: int = 3,
+    customers: int = 10_000,
+    days: int = 30,
+    only: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    from promoloop.scenarios.bench_cdp import run_cdp_bench  # it imports this module's floors
+    """Every section (or those in ``only``), sized from ``events`` and ``customers``."""
+    chosen = list(only or SECTIONS)
+    unknown = [name for name in chosen if name not in SECTIONS]
+    if unknown:
+        raise ValueError(f"unknown bench section {unknown[0]!r} (known: {', '.join(SECTIONS)})")
+    payloads = synthetic_stream(events) if {*chosen} & {*SECTIONS[:2]} else []
+    runners: dict[str, Callable[[], dict[str, Any]]] = {
+        "pipeline_storefront_to_cdp": lambda: _pipeline_section(payloads, repeat),
+        "http_v1_batch": lambda: _http_section(payloads, repeat),
+        "cdp_ingest": lambda: _cdp_section(events, customers),
+        "predictive_model_updates": lambda: bench_updates(min(events, 20_000)),
+        "promotions": lambda: run_promotions_bench(
+            codes=min(events, 20_000),
+            http_codes=min(events, 10_000) // 2,
+            generated=1_000_000 if events >= 200_000 else events,
+            repeat=repeat,
+        ),
+        "messaging": lambda: _messaging_section(events, customers),
+        "journeys": lambda: _journeys_section(customers),
+        "population_storefront_to_cdp": lambda: _population_section(customers, days),
+    }
+    report: dict[str, Any] = {
+        "machine": {"python": platform.python_version(), "platform": platform.platform()}
+    }
+    for name in SECTIONS:
+        if name in chosen:
+            report[name] = runners[name]()
+    return report
 
-    payloads = synthetic_stream(events)
+
+def _pipeline_section(payloads: list[bytes], repeat: int) -> dict[str, Any]:
+    events = len(payloads)
     floor_event = _best(repeat, lambda: trio.run(_floor_per_event, payloads))
     floor_batch = _best(repeat, lambda: trio.run(_floor_batched, payloads))
     pipeline = _best(repeat, lambda: _pipeline(payloads))
@@ -242,58 +277,71 @@ def run_bench(
     if ingested != events:
         raise RuntimeError(f"pipeline ingested {ingested} of {events} events")
     rate = events / pipeline
-    pop_seconds, pop_events, _ = _population(customers, days)
-    traced_customers = min(customers, 2_000)
-    _, _, pop_peak = _population(traced_customers, days, trace=True)
-    http_events = min(events, 50_000)
+    return {
+        "events": events,
+        "batch": BATCH,
+        "profiles": len(check.model.profiles()),
+        "events_per_s": round(rate),
+        "floor_channel_hop_plus_decode_per_event_events_per_s": round(events / floor_event),
+        "floor_batched_hop_plus_decode_events_per_s": round(events / floor_batch),
+        "ratio_to_per_event_floor": round(rate / (events / floor_event), 3),
+        "ratio_to_batched_floor": round(rate / (events / floor_batch), 3),
+        "target_ratio": 0.4,
+    }
+
+
+def _http_section(payloads: list[bytes], repeat: int) -> dict[str, Any]:
+    http_events = min(len(payloads), 50_000)
     http_floor, http_api, http_ingested = min(
         (_http_batch(payloads[:http_events]) for _ in range(repeat)), key=lambda r: r[1]
     )
     if http_ingested != http_events:
         raise RuntimeError(f"tracking API ingested {http_ingested} of {http_events} events")
     return {
-        "machine": {"python": platform.python_version(), "platform": platform.platform()},
-        "pipeline_storefront_to_cdp": {
-            "events": events,
-            "batch": BATCH,
-            "profiles": len(check.model.profiles()),
-            "events_per_s": round(rate),
-            "floor_channel_hop_plus_decode_per_event_events_per_s": round(events / floor_event),
-            "floor_batched_hop_plus_decode_events_per_s": round(events / floor_batch),
-            "ratio_to_per_event_floor": round(rate / (events / floor_event), 3),
-            "ratio_to_batched_floor": round(rate / (events / floor_batch), 3),
-            "target_ratio": 0.4,
-        },
-        "http_v1_batch": {
-            "events": http_events,
-            "batch": BATCH,
-            "concurrency": 8,
-            "events_per_s": round(http_events / http_api),
-            "floor_bare_quart_hypercorn_events_per_s": round(http_events / http_floor),
-            "ratio_to_floor": round(http_floor / http_api, 3),
-            "note": "client and server share one process and one core, for both figures",
-        },
-        "cdp_ingest": run_cdp_bench(
-            events=5 * events,
-            profiles=max(events // 2, 1),
-            memory_profiles=min(customers, 2_000),
-        ),
-        "predictive_model_updates": bench_updates(min(events, 20_000)),
-        "promotions": run_promotions_bench(
-            codes=min(events, 20_000),
-            http_codes=min(events, 10_000) // 2,
-            generated=1_000_000 if events >= 200_000 else events,
-            repeat=repeat,
-        ),
-        "population_storefront_to_cdp": {
-            "customers": customers,
-            "days": days,
-            "events": pop_events,
-            "seconds": round(pop_seconds, 2),
-            "customer_days_per_s": round(customers * days / pop_seconds),
-            "events_per_s": round(pop_events / pop_seconds),
-            "peak_traced_bytes_per_customer": round(pop_peak / traced_customers),
-            "memory_measured_on_customers": traced_customers,
-            "note": "memory from a separate tracemalloc run: storefront + CDP state per customer",
-        },
+        "events": http_events,
+        "batch": BATCH,
+        "concurrency": 8,
+        "events_per_s": round(http_events / http_api),
+        "floor_bare_quart_hypercorn_events_per_s": round(http_events / http_floor),
+        "ratio_to_floor": round(http_floor / http_api, 3),
+        "note": "client and server share one process and one core, for both figures",
+    }
+
+
+def _cdp_section(events: int, customers: int) -> dict[str, Any]:
+    from promoloop.scenarios.bench_cdp import run_cdp_bench  # it imports this module's floors
+
+    return run_cdp_bench(
+        events=5 * events,
+        profiles=max(events // 2, 1),
+        memory_profiles=min(customers, 2_000),
+    )
+
+
+def _messaging_section(events: int, customers: int) -> dict[str, Any]:
+    from promoloop.scenarios.bench_messaging import run_messaging_bench
+
+    return run_messaging_bench(messages=events, customers=max(customers * 2, 1))
+
+
+def _journeys_section(customers: int) -> dict[str, Any]:
+    from promoloop.scenarios.bench_journeys import run_journeys_bench
+
+    return run_journeys_bench(customers=customers * 10)
+
+
+def _population_section(customers: int, days: int) -> dict[str, Any]:
+    pop_seconds, pop_events, _ = _population(customers, days)
+    traced_customers = min(customers, 2_000)
+    _, _, pop_peak = _population(traced_customers, days, trace=True)
+    return {
+        "customers": customers,
+        "days": days,
+        "events": pop_events,
+        "seconds": round(pop_seconds, 2),
+        "customer_days_per_s": round(customers * days / pop_seconds),
+        "events_per_s": round(pop_events / pop_seconds),
+        "peak_traced_bytes_per_customer": round(pop_peak / traced_customers),
+        "memory_measured_on_customers": traced_customers,
+        "note": "memory from a separate tracemalloc run: storefront + CDP state per customer",
     }

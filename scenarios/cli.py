@@ -16,6 +16,7 @@ import trio
 from promoloop.actors.runtime import ActorCrashed, Deadlock, virtual_clock
 from promoloop.scenarios import registry
 from promoloop.scenarios.base import RunConfig
+from promoloop.scenarios.bench_sections import SECTIONS as BENCH_SECTIONS
 from promoloop.scenarios.loop import TRANSPORTS
 from promoloop.scenarios.report import print_result, to_json, write_report
 
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--segment-port", type=_port, default=0, help="0 = a free port")
     serve.add_argument("--voucherify-port", type=_port, default=0)
     serve.add_argument("--talon-port", type=_port, default=0)
+    serve.add_argument("--sendgrid-port", type=_port, default=0)
     serve.add_argument(
         "--engine-webhook",
         action="append",
@@ -86,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="POST every call the CDP accepts here (Segment-signed; repeatable)",
     )
+    serve.add_argument(
+        "--sendgrid-webhook",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="POST SendGrid Event Webhook arrays here (ECDSA-signed; repeatable)",
+    )
 
     bench = sub.add_parser("bench", help="measure throughput; prints figures as JSON")
     bench.add_argument("--events", type=_positive, default=200_000)
@@ -93,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--customers", type=_positive, default=10_000, help="population size")
     bench.add_argument("--days", type=_positive, default=30, help="population days")
     bench.add_argument("--out", type=Path, help="also write the JSON here")
+    bench.add_argument(
+        "--only",
+        action="append",
+        metavar="SECTION",
+        help="run only this section (repeatable): " + ", ".join(BENCH_SECTIONS),
+    )
     return parser
 
 
@@ -152,8 +167,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             segment_port=args.segment_port,
             voucherify_port=args.voucherify_port,
             talon_port=args.talon_port,
+            sendgrid_port=args.sendgrid_port,
             engine_webhooks=args.engine_webhook,
             cdp_webhooks=args.cdp_webhook,
+            sendgrid_webhooks=args.sendgrid_webhook,
         )
     except (OSError, ValueError) as error:
         return _fail(f"cannot serve: {error}")
@@ -162,8 +179,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from promoloop.scenarios.bench import run_bench
 
+    unknown = [name for name in args.only or () if name not in BENCH_SECTIONS]
+    if unknown:
+        return _fail(
+            f"unknown bench section {unknown[0]!r} (known: {', '.join(BENCH_SECTIONS)})",
+            EXIT_USAGE,
+        )
     text = to_json(
-        run_bench(events=args.events, repeat=args.repeat, customers=args.customers, days=args.days)
+        run_bench(
+            events=args.events,
+            repeat=args.repeat,
+            customers=args.customers,
+            days=args.days,
+            only=args.only,
+        )
     )
     sys.stdout.write(text + "\n")
     if args.out:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from promoloop.scenarios.bench import run_bench, synthetic_stream
+from promoloop.scenarios.bench_sections import SECTIONS
 from promoloop.scenarios.cli import main
 
 
@@ -40,6 +41,23 @@ def test_bench_reports_pipeline_next_to_its_floors() -> None:
     assert population["customers"] == 50 and population["events"] > 50
     assert population["customer_days_per_s"] > 0
     assert population["peak_traced_bytes_per_customer"] > 0
+    assert report["messaging"]["messaging_core"]["caps_held"] is True
+    assert report["journeys"]["customers"] == 500  # ten times the population size
+    assert list(report) == ["machine", *SECTIONS]
+
+
+def test_bench_runs_only_the_sections_asked_for() -> None:
+    report = run_bench(events=500, repeat=1, customers=20, days=1, only=["journeys"])
+    assert list(report) == ["machine", "journeys"]
+    assert report["journeys"]["engine"]["steps"] > 0
+    with pytest.raises(ValueError, match="unknown bench section 'nope'"):
+        run_bench(only=["nope"])
+
+
+def test_bench_command_refuses_an_unknown_section(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--only", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("promoloop: unknown bench section 'nope'") and err.count("\n") == 1
 
 
 def test_bench_command_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
