@@ -130,9 +130,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _fail(f"error: {error}", EXIT_USAGE)
     try:
         result = trio.run(scenario.run, config, clock=virtual_clock())
-    except (ActorCrashed, Deadlock) as error:
-        return _fail(f"run failed: {error}")
-    except OSError as error:
+    except (ActorCrashed, Deadlock, OSError, ValueError) as error:
+        # ValueError: a scenario refusing its options (too few days for its experiment...).
         return _fail(f"run failed: {error}")
     if args.quiet:
         sys.stdout.write(to_json(result.kpis) + "\n")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from promoloop.scenarios import registry
+from promoloop.scenarios.base import RunConfig, Scenario, ScenarioResult
 from promoloop.scenarios.cli import main
 
 
@@ -73,3 +75,16 @@ def test_unwritable_report_dir_is_one_line(
     assert main(["run", "review-giftcard", "--quiet", "--report", str(blocker / "sub")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("promoloop: cannot write the report") and err.count("\n") == 1
+
+
+def test_a_scenario_refusing_its_options_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def refuse(config: RunConfig) -> ScenarioResult:
+        raise ValueError(f"needs at least 29 days, got {config.days}")
+
+    picky = Scenario(name="picky", summary="", default_customers=1, default_days=1, run=refuse)
+    monkeypatch.setitem(registry.SCENARIOS, "picky", picky)
+    assert main(["run", "picky", "--days", "3"]) == 1
+    err = capsys.readouterr().err
+    assert err == "promoloop: run failed: needs at least 29 days, got 3\n"
