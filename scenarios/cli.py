@@ -149,9 +149,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_scenarios(_: argparse.Namespace) -> int:
+    width = max(len(name) for name in registry.SCENARIOS)
     for scenario in registry.SCENARIOS.values():
         sys.stdout.write(
-            f"{scenario.name:<20} {scenario.summary} "
+            f"{scenario.name:<{width}}  {scenario.summary} "
             f"(default {scenario.default_customers} customers, {scenario.default_days} days)\n"
         )
     return 0
