@@ -17,15 +17,13 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 import httpx
-import msgspec
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from promoloop.actors.runtime.netgate import NetGate
-from promoloop.connectors.webhooks.sender import WebhookError
+from promoloop.connectors.webhooks.sender import JsonPoster
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
@@ -60,7 +58,7 @@ class EventSigner:
         return base64.b64encode(signature).decode()
 
 
-class EventWebhookSender:
+class EventWebhookSender(JsonPoster):
     """A :class:`~promoloop.actors.messaging.webhook.WebhookPort` posting signed event arrays."""
 
     def __init__(
@@ -73,34 +71,10 @@ class EventWebhookSender:
         gate: NetGate | None = None,
         timeout: float = 10.0,
     ) -> None:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"webhook url must be http(s), got {url!r}")
-        self.url = url
+        super().__init__(url, client=client, gate=gate, timeout=timeout)
         self._signer = signer
         self._now = now
-        self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(timeout=timeout)
-        self._gate = gate
 
-    async def post(self, payload: Any) -> None:
-        body = msgspec.json.encode(payload)
+    def headers(self, body: bytes) -> dict[str, str]:
         timestamp = str(int(self._now().timestamp()))
-        headers = {
-            "Content-Type": "application/json",
-            SIGNATURE_HEADER: self._signer.sign(timestamp, body),
-            TIMESTAMP_HEADER: timestamp,
-        }
-        try:
-            if self._gate is not None:
-                async with self._gate.request():
-                    response = await self._client.post(self.url, content=body, headers=headers)
-            else:
-                response = await self._client.post(self.url, content=body, headers=headers)
-        except httpx.HTTPError as error:
-            raise WebhookError(self.url, None, type(error).__name__) from error
-        if not 200 <= response.status_code < 300:
-            raise WebhookError(self.url, response.status_code, response.text[:200])
-
-    async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
+        return {SIGNATURE_HEADER: self._signer.sign(timestamp, body), TIMESTAMP_HEADER: timestamp}

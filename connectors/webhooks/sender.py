@@ -26,35 +26,32 @@ class WebhookError(Exception):
         self.retryable = status is None or status == 429 or status >= 500
 
 
-class WebhookSender:
+class JsonPoster:
+    """One JSON POST per call to ``url``; a subclass says how a body is signed (:meth:`headers`)."""
+
     def __init__(
         self,
         url: str,
-        secret: str,
         *,
-        signature: Signature,
         client: httpx.AsyncClient | None = None,
         gate: NetGate | None = None,
         timeout: float = 10.0,
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"webhook url must be http(s), got {url!r}")
-        if not secret:
-            raise ValueError("webhook secret must not be empty")
         self.url = url
-        self._secret = secret
-        self._signature = signature
         self._owns_client = client is None
         self._client = client or httpx.AsyncClient(timeout=timeout)
         self._gate = gate
         self._encoder = msgspec.json.Encoder()
 
+    def headers(self, body: bytes) -> dict[str, str]:
+        """The signature headers for this body."""
+        raise NotImplementedError
+
     async def post(self, payload: Any) -> None:
         body = self._encoder.encode(payload)
-        headers = {
-            "Content-Type": "application/json",
-            self._signature.header: self._signature.sign(self._secret, body),
-        }
+        headers = {"Content-Type": "application/json", **self.headers(body)}
         try:
             if self._gate is not None:
                 async with self._gate.request():
@@ -69,3 +66,26 @@ class WebhookSender:
     async def aclose(self) -> None:
         if self._owns_client:
             await self._client.aclose()
+
+
+class WebhookSender(JsonPoster):
+    """Signed with a shared secret (HMAC), in Voucherify's or Segment's style."""
+
+    def __init__(
+        self,
+        url: str,
+        secret: str,
+        *,
+        signature: Signature,
+        client: httpx.AsyncClient | None = None,
+        gate: NetGate | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        if not secret:  # before the base class opens a client
+            raise ValueError("webhook secret must not be empty")
+        super().__init__(url, client=client, gate=gate, timeout=timeout)
+        self._secret = secret
+        self._signature = signature
+
+    def headers(self, body: bytes) -> dict[str, str]:
+        return {self._signature.header: self._signature.sign(self._secret, body)}
