@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 
 from promoloop.actors.cdp.delivery import Deliveries, DeliveryFailed
-from promoloop.actors.cdp.model import CdpModel, Routed
+from promoloop.actors.cdp.model import CdpModel, Pending
 from promoloop.actors.events.messages import EventBatch
 from promoloop.actors.runtime.actor import Actor, Started, Wake
 
@@ -54,17 +54,21 @@ class CdpActor(Actor):
 
     async def receive(self, message: Any, sender: str) -> Any:
         now = self.now_dt()
-        routed: list[Routed] = self.model.advance(now)
+        # The lazy forms leave membership changes unbuilt: route() builds the Engage events
+        # only for destinations that take them.
+        routed: list[Pending] = self.model.advance_lazy(now)
         if isinstance(message, Started):
             for audience in self.model.scheduled_audiences():
                 if audience.mode == "batch":
                     hours = audience.every_hours
                     self._wake_at(self.now + hours * 3_600.0, AUDIENCE_PREFIX + audience.key)
         elif isinstance(message, ComputeAudience):
-            routed.extend(self.model.compute_audience(message.key, now))
+            routed.extend(self.model.compute_audience_lazy(message.key, now))
         elif isinstance(message, EventBatch):
+            ingest = self.model.ingest_lazy
+            source = message.source
             for event in message.events:
-                routed.extend(self.model.ingest(message.source, event, now))
+                routed.extend(ingest(source, event, now))
         elif isinstance(message, DeliveryFailed):
             self.deliveries.failed(sender, message.batch, message.reason, self.now)
         elif isinstance(message, Wake):
@@ -72,7 +76,7 @@ class CdpActor(Actor):
             if message.tag.startswith(AUDIENCE_PREFIX):
                 key = message.tag.removeprefix(AUDIENCE_PREFIX)
                 audience = self.model.audiences[key]
-                routed.extend(self.model.compute_audience(key, now))
+                routed.extend(self.model.compute_audience_lazy(key, now))
                 if audience.mode == "batch":
                     self._wake_at(self.now + audience.every_hours * 3_600.0, message.tag)
             elif message.tag not in (WINDOWS, DELIVERY):

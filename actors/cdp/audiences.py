@@ -202,7 +202,7 @@ def compile_condition(condition: Condition, engine: TraitEngine, read: TraitRead
 
         return Compiled(performed_after, events={condition.event, condition.after})
     if isinstance(condition, TraitCondition):
-        test = _comparison(condition.op, condition.value)
+        test = comparison(condition.op, condition.value)
         key = condition.trait
         slot = engine.public.get(key)
         if slot is None:
@@ -283,7 +283,8 @@ _ORDERED: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
-def _comparison(op: str, expected: Any) -> Callable[[Any], bool]:
+def comparison(op: str, expected: Any) -> Callable[[Any], bool]:
+    """The test of a trait condition: ``comparison("gte", 3)(value)``."""
     if op == "exists":
         return lambda value: value is not None
     if op == "missing":

@@ -16,10 +16,16 @@ class Subscription(msgspec.Struct, frozen=True, kw_only=True):
     events: frozenset[str] | None = None
 
     def accepts(self, source: str, event: SegmentEvent) -> bool:
+        name = event.event if isinstance(event, Track) else None
+        return self.takes(source, event.__struct_config__.tag, name)  # type: ignore[arg-type]
+
+    def takes(self, source: str, call_type: str, event: str | None) -> bool:
+        """Whether a call of this source, type and (track) event name is delivered: the
+        filter reads nothing else, so the CDP can decide before building an event."""
         if self.sources is not None and source not in self.sources:
             return False
-        if self.types is not None and event.__struct_config__.tag not in self.types:
+        if self.types is not None and call_type not in self.types:
             return False
         if self.events is not None:
-            return isinstance(event, Track) and event.event in self.events
+            return call_type == "track" and event is not None and event in self.events
         return True

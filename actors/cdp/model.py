@@ -11,22 +11,26 @@ from __future__ import annotations
 
 import heapq
 import math
+from array import array
 from collections import Counter, deque
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from promoloop.actors.cdp.audiences import Audience, Compiled, compile_condition
+from promoloop.actors.cdp.audiences import Audience, Compiled, Condition, compile_condition
 from promoloop.actors.cdp.destinations import Subscription
 from promoloop.actors.cdp.identity import IdentityConfig, IdentityGraph
 from promoloop.actors.cdp.profiles import (
+    ENGAGE_HISTORY_LIMIT,
     ENGAGE_SOURCE_NAME,
+    MAX_AUDIENCES,
     HistoryCodec,
     Profile,
     as_utc,
     to_micros,
     to_seconds,
 )
+from promoloop.actors.cdp.programs import Program, build_program
 from promoloop.actors.cdp.tracking_plan import Enforcement, TrackingPlan, TrackingPlans
 from promoloop.actors.cdp.traits import ComputedTrait, TraitEngine
 from promoloop.actors.events import names
@@ -37,6 +41,93 @@ ENGAGE_SOURCE = ENGAGE_SOURCE_NAME
 
 Routed = tuple[str, SegmentEvent]
 """(source, event) as delivered to destinations."""
+
+
+class Membership:
+    """A membership change whose Engage events (an ``Audience Entered``/``Exited`` track and
+    the boolean trait's identify) are built only when a destination takes them.
+
+    Why: a churny workspace changes memberships several times per call, and most
+    destinations subscribe to a few of these events, so building every one of them (two
+    Structs, their dicts and message ids) was most of the cost of a change. The ids and the
+    sequence number are fixed when the change happens, so a late build gives the same events
+    as an eager one.
+    """
+
+    __slots__ = ("anonymous_id", "at", "entered", "key", "name", "personas", "seq", "user_id")
+
+    def __init__(
+        self,
+        key: str,
+        name: str,
+        entered: bool,
+        seq: int,
+        at: datetime,
+        user_id: str | None,
+        anonymous_id: str | None,
+        personas: dict[str, Any],
+    ) -> None:
+        self.key = key
+        self.name = name
+        self.entered = entered
+        self.seq = seq
+        self.at = at
+        self.user_id = user_id
+        self.anonymous_id = anonymous_id
+        self.personas = personas
+        """The audience's ``context.personas`` (shared template: each event gets a copy)."""
+
+    def context(self) -> dict[str, Any]:
+        return {"personas": self.personas.copy()}
+
+    def track(self) -> Track:
+        return Track(
+            message_id=f"engage-{self.seq:08d}-t",
+            timestamp=self.at,
+            context=self.context(),
+            event=names.AUDIENCE_ENTERED if self.entered else names.AUDIENCE_EXITED,
+            properties={"audience_key": self.key, "audience_name": self.name},
+            user_id=self.user_id,
+            anonymous_id=self.anonymous_id,
+        )
+
+    def identify(self) -> Identify:
+        return Identify(
+            message_id=f"engage-{self.seq:08d}-i",
+            timestamp=self.at,
+            context=self.context(),
+            traits={self.key: self.entered},
+            user_id=self.user_id,
+            anonymous_id=self.anonymous_id,
+        )
+
+
+Pending = tuple[str, "SegmentEvent | Membership"]
+"""What the model produces internally: routed events, or membership changes still to build."""
+
+
+def _personas(computation: str, key: str, space_id: str) -> dict[str, Any]:
+    return {
+        "personas": {
+            "computation_class": computation,
+            "computation_key": key,
+            "computation_id": key,
+            "space_id": space_id,
+        }
+    }
+
+
+def expand(pending: Iterable[Pending]) -> list[Routed]:
+    """Every Engage event of ``pending`` built: the public, eager form."""
+    out: list[Routed] = []
+    for source, item in pending:
+        if isinstance(item, Membership):
+            out.append((source, item.track()))
+            out.append((source, item.identify()))
+        else:
+            out.append((source, item))
+    return out
+
 
 DEDUP_WINDOW = 86_400.0
 """A messageId seen again from the same source within this many seconds is a duplicate."""
@@ -85,10 +176,12 @@ class Deduplicator:
 class CdpModel:
     """Profiles, identity, computed traits, audiences, tracking plans, dedup and routing.
 
-    ``history_limit`` bounds the events each profile keeps (oldest dropped; lifetime counts
-    and computed traits are unaffected). ``expiry_resolution`` rounds window-expiry times up to
-    a multiple of this many seconds, so the actor needs one wake-up per distinct rounded time
-    instead of one per event (memberships that depend on a window change at most that late).
+    ``history_limit`` bounds the calls each profile keeps (oldest dropped; lifetime counts
+    and computed traits are unaffected); ``engage_history_limit`` the Engage membership events
+    it keeps apart (the latest; see :mod:`profiles`). ``expiry_resolution`` rounds
+    window-expiry times up to a multiple of this many seconds, so the actor needs one wake-up
+    per distinct rounded time instead of one per event (memberships that depend on a window
+    change at most that late).
     ``size_resolution`` is the bucket of the audience size time series.
     """
 
@@ -97,6 +190,7 @@ class CdpModel:
         *,
         identity: IdentityConfig | None = None,
         history_limit: int | None = 500,
+        engage_history_limit: int | None = ENGAGE_HISTORY_LIMIT,
         dedup_window: float = DEDUP_WINDOW,
         expiry_resolution: float = 60.0,
         size_resolution: float = 3_600.0,
@@ -107,7 +201,7 @@ class CdpModel:
         self._profile_seq = 0
         self._engage_seq = 0
         self.space_id = space_id
-        self.codec = HistoryCodec(history_limit)
+        self.codec = HistoryCodec(history_limit, engage_limit=engage_history_limit)
         self.identity = IdentityGraph(self._next_profile_id, identity, codec=self.codec)
         self.identity.on_merge = self._on_merge
         self.traits = TraitEngine()
@@ -118,14 +212,30 @@ class CdpModel:
         self._by_trait: dict[str, list[int]] = {}
         self._by_slot: dict[int, list[int]] = {}
         """Realtime audiences (definition indexes, in order) by what can change them."""
-        self._table: list[tuple[str, Audience, Any] | None] = []
-        """Definition index → (key, audience, predicate) for realtime audiences, else None."""
-        self._members: dict[frozenset[str], frozenset[str]] = {}
-        self._moves: dict[tuple[frozenset[str], str, bool], frozenset[str]] = {}
+        self._table: list[tuple[str, Audience, Any, int] | None] = []
+        """Definition index → (key, audience, predicate, bit) for realtime audiences."""
+        self._bits: list[int] = []
+        """Definition index → its bit in the profiles' membership masks."""
+        self._expiring: dict[tuple[int, ...], list[int]] = {}
+        """Slots changed by time (sorted) → the realtime audiences reading them (a cache)."""
+        self._programs: dict[tuple[int, ...], Program] = {}
+        """Candidate audiences (sorted indexes) → the program re-evaluating them (a cache:
+        cleared when definitions change or when it grows past a bound)."""
+        self._routing_for: tuple[Subscription, ...] = ()
+        """The subscriptions the routing caches (``_takers``, ``_wanted``) were built from."""
+        self._takers: dict[tuple[str, str, str | None], tuple[str, ...]] = {}
+        """(source, call type, event name) → destinations taking it (see :meth:`route`)."""
+        self._wanted: tuple[list[tuple[str, bool, bool, bool]], bool, bool, bool] | None = None
+        """Per subscription: (destination, takes Entered, takes Exited, takes the identify);
+        then whether any takes each (None: recompute; subscriptions changed)."""
         self._codes: dict[type, int] = {}
         self._bucket: tuple[float, datetime] = (math.nan, datetime.fromtimestamp(0, UTC))
         self._micros_of: tuple[datetime | None, int] = (None, 0)
         """The last datetime converted for a membership record (one event may cause many)."""
+        self._ids_of: tuple[Profile | None, int, str | None, str | None] = (None, 0, None, None)
+        self._audience_personas: list[dict[str, Any]] = []
+        """Definition index → the audience's ``context.personas`` template."""
+        """(profile, its identifier count, user id, anonymous id) of the last Engage change."""
         self._sync_keys: list[str] = []
         self._synced: dict[str, dict[str, Any]] = {}
         self.subscriptions: list[Subscription] = []
@@ -134,7 +244,9 @@ class CdpModel:
         self.ingested: Counter[str] = Counter()
         self.audience_changes: Counter[str] = Counter()
         self.sizes: dict[str, int] = {}
-        self.size_series: dict[str, list[tuple[datetime, int]]] = {}
+        self._series: dict[str, tuple[array[float], array[int]]] = {}
+        """Per audience: bucket starts (Unix seconds) and the size at each bucket's end, as
+        two parallel arrays (16 bytes a point instead of a tuple, a datetime and an int)."""
         self._size_resolution = size_resolution
         self.expiry_resolution = expiry_resolution
         """Seconds window expiries are rounded up to (settable before a run: a scenario that
@@ -158,6 +270,7 @@ class CdpModel:
         if trait.key in self.audiences:
             raise ValueError(f"computed trait {trait.key!r} clashes with an audience key")
         self.traits.add(trait)
+        self._programs.clear()
         if trait.sync:
             self._sync_keys.append(trait.key)
         return trait
@@ -175,6 +288,8 @@ class CdpModel:
         compiled = compile_condition(audience.condition, self.traits, self._read_trait)
         if key in compiled.traits:
             raise ValueError(f"audience {key!r} refers to its own membership trait")
+        if len(self._order) >= MAX_AUDIENCES:
+            raise ValueError(f"a model holds at most {MAX_AUDIENCES} audiences")
         users = [k for k, c in self._compiled.items() if key in c.traits]
         if users:
             raise ValueError(
@@ -186,10 +301,14 @@ class CdpModel:
         self._compiled[key] = compiled
         self._order[key] = index
         self.sizes[key] = 0
-        self.size_series[key] = []
-        self.codec.audience_names[key] = audience.name
+        self._series[key] = (array("d"), array("q"))
+        bit = self.codec.add_audience(key, audience.name)
+        self._bits.append(bit)
+        self._expiring.clear()
+        self._audience_personas.append(_personas("audience", key, self.space_id)["personas"])
+        self._programs.clear()
         if audience.mode == "realtime":
-            self._table.append((key, audience, compiled.predicate))
+            self._table.append((key, audience, compiled.predicate, bit))
             for event in sorted(compiled.events):
                 self._by_event.setdefault(event, []).append(index)
             for trait in sorted(compiled.traits):
@@ -206,6 +325,8 @@ class CdpModel:
 
     def subscribe(self, subscription: Subscription) -> None:
         self.subscriptions.append(subscription)
+        self._wanted = None
+        self._takers.clear()
 
     def set_tracking_plan(
         self, source: str, plan: TrackingPlan, enforcement: Enforcement | None = None
@@ -219,6 +340,11 @@ class CdpModel:
         A repeated messageId from the same source within the dedup window, or a call the
         source's tracking plan blocks, is accepted and ignored (counted), returning nothing.
         """
+        return expand(self.ingest_lazy(source, event, received_at))
+
+    def ingest_lazy(self, source: str, event: SegmentEvent, received_at: datetime) -> list[Pending]:
+        """:meth:`ingest`, with membership changes left as :class:`Membership` items for
+        :meth:`route` to build only for the destinations that take them (the actor's path)."""
         if received_at.tzinfo is None:
             received_at = received_at.replace(tzinfo=UTC)
         now = received_at.timestamp()
@@ -286,16 +412,18 @@ class CdpModel:
             profile.last_message_id = message_id
             profile.last_source = source
         self.ingested[source] += 1
-        routed: list[Routed] = [(source, event)]
+        routed: list[Pending] = [(source, event)]
         touched: list[int] = []
         if name is not None:
             touched = self.traits.apply(profile, name, event.properties, at_seconds, now)  # type: ignore[union-attr]
         merged = self._merged
-        if touched or merged:
+        if merged:
             self._schedule(profile, now)
-            if self._sync_keys:
-                keys = self._sync_keys if merged else self._synced_in(touched)
-                routed.extend(self._sync(profile, received_at, now, keys))
+        elif touched:
+            self._reschedule(profile, touched, at_seconds, now)
+        if (touched or merged) and self._sync_keys:
+            keys = self._sync_keys if merged else self._synced_in(touched)
+            routed.extend(self._sync(profile, received_at, now, keys))
         if merged:
             candidates: list[int] = list(range(len(self._table)))
         else:
@@ -305,161 +433,142 @@ class CdpModel:
                 if extra:
                     candidates = sorted({*candidates, *extra})
         if candidates:
-            routed.extend(self._reevaluate(profile, candidates, received_at, now))
-        members = profile.audiences
-        if (
-            members
-            and members is not profile.announced
-            and not members <= profile.announced
-            and profile.user_id is not None
-        ):
+            self._reevaluate(profile, candidates, received_at, now, routed)
+        unheard = profile.members & ~profile.announced_mask
+        if unheard and profile.user_id is not None:
             # Joined while anonymous (or merged in): destinations keyed by userId hear now.
-            for key in sorted(members - profile.announced):
-                routed.extend(
-                    self._engage_events(
-                        profile, self.audiences[key], entered=True, at=at, when=at_seconds
-                    )
-                )
+            order = self._order
+            for key in sorted(self.codec.keys_of(unheard)):
+                routed.append(self._engage(profile, order[key], True, at))
         return routed
 
     def _read_trait(self, profile: Profile, key: str, now: float) -> Any:
         slot = self.traits.public.get(key)
         if slot is not None:
             return self.traits.value(profile, slot, now)
-        return profile.traits.get(key)
+        return profile.trait(key)
 
     def _reevaluate(
-        self, profile: Profile, indexes: list[int], at: datetime, now: float
-    ) -> list[Routed]:
+        self, profile: Profile, indexes: list[int], at: datetime, now: float, out: list[Pending]
+    ) -> None:
         """Evaluate the realtime audiences ``indexes`` (definition indexes, sorted, unique)
-        for ``profile`` in definition order; a membership change also re-evaluates the
-        audiences that use its boolean trait (always defined later, so this terminates)."""
-        table = self._table
-        by_trait = self._by_trait
-        pending = list(indexes)  # sorted: already a heap
-        last = -1
-        routed: list[Routed] = []
-        while pending:
-            index = heapq.heappop(pending)
-            if index == last:
-                continue  # a dependent pushed twice
-            last = index
-            entry = table[index]
-            if entry is None:
-                continue
-            key, audience, predicate = entry
-            qualifies = predicate(profile, now)
-            if (key in profile.audiences) == qualifies:
-                continue
-            routed.extend(self._change(profile, audience, qualifies, at, now))
-            for dependent in by_trait.get(key, _NONE):
-                heapq.heappush(pending, dependent)
-        return routed
+        for ``profile`` in definition order, appending the changes to ``out``; a membership
+        change also re-evaluates the audiences that use its boolean trait (always defined
+        later, so this terminates). Runs the generated program for this set of candidates
+        (:mod:`programs`)."""
+        key = tuple(indexes)
+        program = self._programs.get(key)
+        if program is None:
+            program = self._program(key)
+        program(profile, now, at, self._change, out)
 
-    def _evaluate(
-        self, profile: Profile, audience: Audience, at: datetime, now: float
-    ) -> list[Routed]:
-        qualifies = self._compiled[audience.key].predicate(profile, now)
-        if (audience.key in profile.audiences) == qualifies:
+    def _program(self, candidates: tuple[int, ...]) -> Program:
+        table: list[tuple[str, Condition, int] | None] = [
+            None if entry is None else (entry[0], entry[1].condition, entry[3])
+            for entry in self._table
+        ]
+        order = self._order
+        dependents = {
+            order[key]: indexes for key, indexes in self._by_trait.items() if key in order
+        }
+        traits, read = self.traits, self._read_trait
+        program = build_program(
+            candidates,
+            table,
+            dependents,
+            traits,
+            read,
+            lambda condition: compile_condition(condition, traits, read).predicate,
+        )
+        if len(self._programs) >= 1_024:
+            self._programs.clear()
+        self._programs[candidates] = program
+        return program
+
+    def _evaluate(self, profile: Profile, key: str, at: datetime, now: float) -> list[Pending]:
+        qualifies = self._compiled[key].predicate(profile, now)
+        index = self._order[key]
+        if (profile.members & self._bits[index] != 0) == qualifies:
             return []
-        return self._change(profile, audience, qualifies, at, now)
+        return [self._change(profile, index, qualifies, at, now)]
 
     def _change(
-        self, profile: Profile, audience: Audience, entered: bool, at: datetime, now: float
-    ) -> list[Routed]:
-        key = audience.key
-        profile.audiences = self._moved(profile.audiences, key, entered)
+        self, profile: Profile, index: int, entered: bool, at: datetime, now: float
+    ) -> Pending:
+        """One membership change: the profile's bit, the counters, the size series (as
+        :meth:`_resize`, inline: this runs several times per call), then Engage."""
+        profile.members ^= self._bits[index]
+        key = self.codec.audience_keys[index]
         self.audience_changes[key] += 1
-        self._resize(key, 1 if entered else -1, now)
-        return self._engage_events(profile, audience, entered=entered, at=at, when=now)
-
-    def _moved(self, members: frozenset[str], key: str, add: bool) -> frozenset[str]:
-        """``members`` with ``key`` added or removed, interned.
-
-        Memberships repeat across a population (many profiles are in the same few
-        audiences), so profiles share one frozenset per distinct membership instead of each
-        holding its own (a frozenset of 30 keys is over 2 KB). The tables are caches: past
-        a bound they are cleared and refilled, sharing is never needed for correctness.
-        """
-        move = (members, key, add)
-        found = self._moves.get(move)
-        if found is None:
-            fresh = members | {key} if add else members - {key}
-            if len(self._moves) > 4_096:
-                self._moves.clear()
-                self._members.clear()
-            found = self._moves[move] = self._members.setdefault(fresh, fresh)
-        return found
+        size = self.sizes[key] = self.sizes[key] + (1 if entered else -1)
+        starts, sizes = self._series[key]
+        step = self._size_resolution
+        bucket = math.floor(now / step) * step
+        if starts and starts[-1] == bucket:
+            sizes[-1] = size
+        else:
+            starts.append(bucket)
+            sizes.append(size)
+        return self._engage(profile, index, entered, at)
 
     def _resize(self, key: str, delta: int, when: float) -> None:
         size = self.sizes[key] = self.sizes[key] + delta
-        series = self.size_series[key]
+        starts, sizes = self._series[key]
         step = self._size_resolution
-        bucket_start = math.floor(when / step) * step
-        if self._bucket[0] != bucket_start:
-            self._bucket = (bucket_start, datetime.fromtimestamp(bucket_start, UTC))
-        bucket = self._bucket[1]
-        if series and series[-1][0] == bucket:
-            series[-1] = (bucket, size)
+        bucket = math.floor(when / step) * step
+        if starts and starts[-1] == bucket:
+            sizes[-1] = size
         else:
-            series.append((bucket, size))
+            starts.append(bucket)
+            sizes.append(size)
 
-    def _engage_events(
-        self, profile: Profile, audience: Audience, *, entered: bool, at: datetime, when: float
-    ) -> list[Routed]:
-        """What Engage sends on a membership change: a track and the boolean trait (``at`` is
-        their timestamp, ``when`` the same instant in Unix seconds)."""
+    @property
+    def size_series(self) -> dict[str, list[tuple[datetime, int]]]:
+        """Every audience's :meth:`audience_size_series`, by key."""
+        return {key: self.audience_size_series(key) for key in self._series}
+
+    def _engage(self, profile: Profile, index: int, entered: bool, at: datetime) -> Pending:
+        """What Engage does on a membership change: write the boolean trait, log the
+        ``Audience Entered``/``Exited`` on the profile, and leave the two events (the track
+        and the boolean's identify, stamped ``at``) to be built for the destinations that
+        take them (:class:`Membership`)."""
         self._engage_seq += 1
         seq = self._engage_seq
-        key = audience.key
-        context = self._personas("audience", key)
-        user_id = profile.user_id
-        if user_id is not None:
-            anonymous_id = None
+        codec = self.codec
+        key = codec.audience_keys[index]
+        known = self._ids_of
+        if known[0] is profile and known[1] == len(profile.identifiers):
+            user_id, anonymous_id = known[2], known[3]
         else:
-            anonymous = profile.anonymous_ids
-            anonymous_id = anonymous[0] if anonymous else profile.id
-        event = names.AUDIENCE_ENTERED if entered else names.AUDIENCE_EXITED
-        track = Track(
-            message_id=f"engage-{seq:08d}-t",
-            timestamp=at,
-            context=context,
-            event=event,
-            properties={"audience_key": key, "audience_name": audience.name},
-            user_id=user_id,
-            anonymous_id=anonymous_id,
-        )
-        identify = Identify(
-            message_id=f"engage-{seq:08d}-i",
-            timestamp=at,
-            context=context,
-            traits={key: entered},
-            user_id=user_id,
-            anonymous_id=anonymous_id,
-        )
+            user_id = profile.user_id
+            if user_id is not None:
+                anonymous_id = None
+            else:
+                anonymous = profile.anonymous_ids
+                anonymous_id = anonymous[0] if anonymous else profile.id
+            self._ids_of = (profile, len(profile.identifiers), user_id, anonymous_id)
         # The boolean is Engage's to write: it needs no timestamp of its own (see docs/cdp.md).
-        profile.traits[key] = entered
-        profile.trait_times.pop(key, None)
-        if entered and user_id is not None:
-            profile.announced = self._moved(profile.announced, key, True)
-        elif key in profile.announced:
-            profile.announced = self._moved(profile.announced, key, False)
         if at is not self._micros_of[0]:
             self._micros_of = (at, to_micros(at))
-        profile.append_record(
-            self.codec.encode_membership(self._micros_of[1], entered, seq, key), event
+        profile.engage(
+            key, index, entered, entered and user_id is not None, self._micros_of[1], seq
         )
-        return [(ENGAGE_SOURCE, track), (ENGAGE_SOURCE, identify)]
+        return (
+            ENGAGE_SOURCE,
+            Membership(
+                key,
+                codec.audience_names[key],
+                entered,
+                seq,
+                at,
+                user_id,
+                anonymous_id,
+                self._audience_personas[index],
+            ),
+        )
 
     def _personas(self, computation: str, key: str) -> dict[str, Any]:
-        return {
-            "personas": {
-                "computation_class": computation,
-                "computation_key": key,
-                "computation_id": key,
-                "space_id": self.space_id,
-            }
-        }
+        return _personas(computation, key, self.space_id)
 
     @staticmethod
     def _engage_ids(profile: Profile) -> dict[str, str | None]:
@@ -508,15 +617,40 @@ class CdpModel:
         self._merged = True
         self.traits.merge(target, other)
         when = to_seconds(max(target.updated_at, other.updated_at))
-        for key in sorted(other.audiences & target.audiences):
+        for key in sorted(self.codec.keys_of(other.members & target.members)):
             self._resize(key, -1, when)
-        target.announced = target.announced | other.announced
         self._synced.pop(other.id, None)
         other.next_due = math.inf
 
     # -- time --------------------------------------------------------------------------------
-    def _schedule(self, profile: Profile, now: float) -> None:
-        due = self.traits.next_due(profile, now)
+    def _reschedule(self, profile: Profile, touched: list[int], at: float, now: float) -> None:
+        """:meth:`_schedule` after an event at ``at`` folded into ``touched`` slots, skipped
+        when the event's own earliest time-driven change is not before the expiry already
+        scheduled: the other entries' expiries did not move, so the full scan over every timed
+        state (:meth:`TraitEngine.next_due`) would find the same due."""
+        scheduled = profile.next_due
+        if now < scheduled < math.inf:
+            first_change = self.traits.first_change
+            soonest = math.inf
+            for slot in touched:
+                delay = first_change[slot]
+                if delay is not None and at + delay < soonest:
+                    soonest = at + delay
+            if soonest == math.inf:
+                return
+            if soonest > now:
+                step = self.expiry_resolution
+                if step > 0:
+                    soonest = math.ceil(soonest / step) * step
+                if soonest >= scheduled:
+                    return
+        self._schedule(profile, now)
+
+    def _schedule(self, profile: Profile, now: float, due: float | None = None) -> None:
+        """Put ``profile`` on the expiry heap for its next time-driven change (``due`` if the
+        caller computed it, else :meth:`TraitEngine.next_due`)."""
+        if due is None:
+            due = self.traits.next_due(profile, now)
         if due == math.inf:
             return
         step = self.expiry_resolution
@@ -543,10 +677,16 @@ class CdpModel:
         """Slide every window that is due by ``now``: drop expired entries, re-evaluate the
         realtime audiences time can change, sync changed computed traits. Cheap when nothing is
         due (one heap peek), so the actor calls it before every message."""
+        return expand(self.advance_lazy(now))
+
+    def advance_lazy(self, now: datetime) -> list[Pending]:
+        """:meth:`advance` with membership changes left unbuilt (see :meth:`ingest_lazy`)."""
         now = as_utc(now)
         seconds = to_seconds(now)
         self.now = max(self.now, seconds)
-        routed: list[Routed] = []
+        if not self._due or self._due[0][0] > seconds:
+            return []
+        routed: list[Pending] = []
         heap = self._due
         while heap and heap[0][0] <= seconds:
             due, profile_id = heapq.heappop(heap)
@@ -557,28 +697,44 @@ class CdpModel:
             # Rounding put the due up to one step late: changes may date from that step ago,
             # or from when the profile was last scheduled if an event rescheduled it since.
             since = min(due - self.expiry_resolution, profile.due_since)
-            changed = self.traits.expire(profile, seconds, since)
-            if self._sync_keys and changed:
-                routed.extend(self._sync(profile, now, seconds, self._synced_in(changed)))
-            by_slot = self._by_slot
-            indexes = sorted({i for slot in changed for i in by_slot.get(slot, _NONE)})
-            if indexes:
-                routed.extend(self._reevaluate(profile, indexes, now, seconds))
-            self._schedule(profile, seconds)
+            changed, next_due = self.traits.slide(profile, seconds, since)
+            if changed:
+                if self._sync_keys:
+                    routed.extend(self._sync(profile, now, seconds, self._synced_in(changed)))
+                key = tuple(changed)
+                indexes = self._expiring.get(key)
+                if indexes is None:
+                    indexes = self._expiry_candidates(key)
+                if indexes:
+                    self._reevaluate(profile, indexes, now, seconds, routed)
+            # Re-evaluating changes memberships only, never a state: the due stands.
+            self._schedule(profile, seconds, next_due)
         return routed
+
+    def _expiry_candidates(self, changed: tuple[int, ...]) -> list[int]:
+        """The realtime audiences reading any of the ``changed`` slots, sorted (cached)."""
+        by_slot = self._by_slot
+        indexes = sorted({i for slot in changed for i in by_slot.get(slot, _NONE)})
+        if len(self._expiring) >= 1_024:
+            self._expiring.clear()
+        self._expiring[changed] = indexes
+        return indexes
 
     def compute_audience(self, key: str, now: datetime) -> list[Routed]:
         """Evaluate one audience over every profile (batch runs, ad-hoc computations, or a
         backfill of a realtime audience added late); returns the Engage events."""
+        return expand(self.compute_audience_lazy(key, now))
+
+    def compute_audience_lazy(self, key: str, now: datetime) -> list[Pending]:
+        """:meth:`compute_audience` with membership changes left unbuilt."""
         if key not in self.audiences:
             raise KeyError(f"no audience {key!r}")
         now = as_utc(now)
         seconds = to_seconds(now)
         self.now = max(self.now, seconds)
-        audience = self.audiences[key]
-        routed: list[Routed] = []
+        routed: list[Pending] = []
         for profile in self.profiles():
-            routed.extend(self._evaluate(profile, audience, now, seconds))
+            routed.extend(self._evaluate(profile, key, now, seconds))
         return routed
 
     def scheduled_audiences(self) -> list[Audience]:
@@ -586,14 +742,73 @@ class CdpModel:
         return [a for a in self.audiences.values() if a.mode != "realtime"]
 
     # -- routing -----------------------------------------------------------------------------
-    def route(self, routed: list[Routed]) -> dict[str, list[Routed]]:
-        """Group events by destination, keeping their order; destinations sorted by name."""
+    def route(self, routed: Iterable[Pending]) -> dict[str, list[Routed]]:
+        """Group events by destination, keeping their order; destinations sorted by name.
+
+        A :class:`Membership` becomes its track and identify, each built once and only if a
+        destination takes it (which Engage events a subscription takes depends only on the
+        source, the call type and the event name, so it is known per subscription)."""
         out: dict[str, list[Routed]] = {}
+        subscriptions = tuple(self.subscriptions)
+        if subscriptions != self._routing_for:
+            # ``subscriptions`` is a public list (scenarios filter it in place or replace it):
+            # the caches below hold only for the subscriptions they were built from.
+            self._routing_for = subscriptions
+            self._wanted = None
+            self._takers.clear()
+        wanted = self._wanted
+        if wanted is None:
+            wanted = self._wanted = self._engage_wanted()
+        per_sub, any_entered, any_exited, any_identify = wanted
         for source, event in routed:
-            for sub in self.subscriptions:
-                if sub.accepts(source, event):
-                    out.setdefault(sub.destination, []).append((source, event))
+            if type(event) is Membership:
+                takes_track = any_entered if event.entered else any_exited
+                if not (takes_track or any_identify):
+                    continue
+                track = event.track() if takes_track else None
+                identify = event.identify() if any_identify else None
+                for destination, entered, exited, identifies in per_sub:
+                    if track is not None and (entered if event.entered else exited):
+                        out.setdefault(destination, []).append((source, track))
+                    if identify is not None and identifies:
+                        out.setdefault(destination, []).append((source, identify))
+                continue
+            name = event.event if isinstance(event, Track) else None
+            takers = self._takers.get((source, event.__struct_config__.tag, name))  # type: ignore[union-attr]
+            if takers is None:
+                takers = self._takers_of(source, event.__struct_config__.tag, name)  # type: ignore[union-attr]
+            for destination in takers:
+                out.setdefault(destination, []).append((source, event))  # type: ignore[arg-type]
         return dict(sorted(out.items()))
+
+    def _takers_of(self, source: str, call_type: str, name: str | None) -> tuple[str, ...]:
+        """The destinations (in subscription order) taking calls of this source, type and
+        event name: a subscription reads nothing else, so this is cached per kind of call
+        instead of testing every subscription on every call."""
+        takers = tuple(
+            sub.destination for sub in self.subscriptions if sub.takes(source, call_type, name)
+        )
+        if len(self._takers) >= 4_096:
+            self._takers.clear()
+        self._takers[(source, call_type, name)] = takers
+        return takers
+
+    def _engage_wanted(self) -> tuple[list[tuple[str, bool, bool, bool]], bool, bool, bool]:
+        rows = [
+            (
+                sub.destination,
+                sub.takes(ENGAGE_SOURCE, "track", names.AUDIENCE_ENTERED),
+                sub.takes(ENGAGE_SOURCE, "track", names.AUDIENCE_EXITED),
+                sub.takes(ENGAGE_SOURCE, "identify", None),
+            )
+            for sub in self.subscriptions
+        ]
+        return (
+            rows,
+            any(r[1] for r in rows),
+            any(r[2] for r in rows),
+            any(r[3] for r in rows),
+        )
 
     # -- queries -----------------------------------------------------------------------------
     def profile(self, id_type: str, value: str) -> Profile | None:
@@ -630,13 +845,20 @@ class CdpModel:
     def audience_members(self, key: str) -> list[Profile]:
         if key not in self.audiences:
             raise KeyError(f"no audience {key!r}")
-        return [p for p in self.profiles() if key in p.audiences]
+        bit = self._bits[self._order[key]]
+        return [p for p in self.profiles() if p.members & bit]
 
     def audience_size_series(self, key: str) -> list[tuple[datetime, int]]:
         """(bucket start, size at the end of the bucket) for each bucket where it changed."""
         if key not in self.audiences:
             raise KeyError(f"no audience {key!r}")
-        return list(self.size_series[key])
+        starts, sizes = self._series[key]
+        out: list[tuple[datetime, int]] = []
+        for start, size in zip(starts, sizes, strict=True):
+            if start != self._bucket[0]:
+                self._bucket = (start, datetime.fromtimestamp(start, UTC))
+            out.append((self._bucket[1], size))
+        return out
 
     def stats(self) -> dict[str, Any]:
         return {

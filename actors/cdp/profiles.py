@@ -8,10 +8,19 @@ the call type, event name and source replaced by small integer codes from a voca
 every profile of a model. Reading the history (the Profile API, snapshots, tests) decodes it back
 into :class:`HistoryEntry` values; nothing on the ingest hot path ever decodes it, because the
 incremental state lives elsewhere (``event_counts``, computed trait states).
+
+Engage's own events (``Audience Entered``/``Exited``) are not calls: a churny workspace makes
+more of them than calls, so they do not go into the call history. Each profile keeps the latest
+``engage_limit`` of them in a membership log of two machine ints per change (time, and
+sequence/audience/direction packed), merged back into :attr:`Profile.events` by time when read.
+Memberships and the boolean audience traits are bit masks over the audiences' definition
+order (one int each, no per-profile set or dict), decoded on read.
 """
 
 from __future__ import annotations
 
+import heapq
+from array import array
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +32,10 @@ from promoloop.actors.events import names
 UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ENGAGE_SOURCE_NAME = "engage"
 """The source Engage events come from (``model.ENGAGE_SOURCE`` is this)."""
+ENGAGE_HISTORY_LIMIT = 16
+"""Engage membership events a profile keeps by default (the latest; see ``HistoryCodec``)."""
+MAX_AUDIENCES = 0x8000
+"""Audiences a model can define (the membership log packs the index in 15 bits)."""
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -102,34 +115,87 @@ class HistoryCodec:
     Record (msgpack array), preceded by its length (2 bytes, or 4 with the top bit set for
     records >= 32 KB):
 
-    - ``[micros, type, event or -1, source, message_id]``: a call without properties;
+    - ``[micros, type, event or -1, source, message_id]``: a call without properties (the
+      message id as a string, or compacted, see :meth:`compact_id`);
     - ``[micros, type, event or -1, source, message_id, shape, value, ...]``: ``shape`` (>= 0)
       is the code of the tuple of top-level property keys, followed by their values. Keys
       repeat on every event of a kind, so a whole key set costs one small int, and encoding is
       one tuple built in C (no per-key work on the ingest path);
-    - ``[micros, type, event, source, seq, -1 - key]``: an Engage membership event
-      (``Audience Entered``/``Exited``, message id ``engage-<seq>-t``) whose properties are
-      ``{"audience_key": key, "audience_name": name}``, rebuilt from :attr:`audience_names`
-      when read. Engage adds one per membership change, often more than the calls
-      themselves, so they are kept in about 20 bytes.
-
-    ``limit`` bounds the number of entries a profile keeps (oldest dropped first); lifetime
+    ``limit`` bounds the number of calls a profile keeps (oldest dropped first); lifetime
     counts are kept separately in ``Profile.event_counts``, so dropping history never changes
-    an audience or a computed trait.
+    an audience or a computed trait. ``engage_limit`` bounds the Engage membership events a
+    profile keeps in its membership log (see the module docstring).
+
+    The codec also holds what every profile of a model shares to decode its bit masks: the
+    audiences in definition order (``audience_keys``; bit ``i`` is audience ``i``).
     """
 
-    def __init__(self, limit: int | None = None, vocabulary: Vocabulary | None = None) -> None:
+    def __init__(
+        self,
+        limit: int | None = None,
+        vocabulary: Vocabulary | None = None,
+        engage_limit: int | None = ENGAGE_HISTORY_LIMIT,
+    ) -> None:
         if limit is not None and limit < 1:
             raise ValueError(f"history limit must be >= 1 or None, got {limit}")
+        if engage_limit is not None and engage_limit < 0:
+            raise ValueError(f"engage history limit must be >= 0 or None, got {engage_limit}")
         self.limit = limit
+        self.engage_limit = engage_limit
         self.vocabulary = vocabulary or Vocabulary()
         self._shapes: dict[tuple[str, ...], int] = {}
         self._shape_keys: list[tuple[str, ...]] = []
-        self._membership_codes: tuple[int, int, int, int] | None = None
+        self._id_forms: dict[tuple[str, int], int] = {}
+        self._id_form_list: list[tuple[str, int]] = []
         self.audience_names: dict[str, str] = {}
-        """Audience key → name, for Engage membership records (set by the model)."""
+        """Audience key → name, for Engage membership events (set by the model)."""
+        self.audience_keys: list[str] = []
+        """Audience keys in definition order: bit ``i`` of a mask is ``audience_keys[i]``."""
+        self.audience_bits: dict[str, int] = {}
+        """Audience key → its bit (``1 << i``)."""
+        self._sets: dict[int, frozenset[str]] = {}
         self._encode = msgspec.msgpack.Encoder().encode
         self._decoder = msgspec.msgpack.Decoder()
+
+    def add_audience(self, key: str, name: str) -> int:
+        """Register an audience (in definition order); returns its bit."""
+        bit = self.audience_bits.get(key)
+        if bit is None:
+            bit = self.audience_bits[key] = 1 << len(self.audience_keys)
+            self.audience_keys.append(key)
+        self.audience_names[key] = name
+        return bit
+
+    def keys_of(self, mask: int) -> frozenset[str]:
+        """The audience keys of a bit mask (shared frozensets: memberships repeat a lot)."""
+        found = self._sets.get(mask)
+        if found is None:
+            keys = self.audience_keys
+            found = frozenset(keys[i] for i in range(mask.bit_length()) if mask >> i & 1)
+            if len(self._sets) > 4_096:
+                self._sets.clear()
+            self._sets[mask] = found
+        return found
+
+    def mask_of(self, keys: Iterable[str]) -> int:
+        bits = self.audience_bits
+        mask = 0
+        for key in keys:
+            mask |= bits[key]
+        return mask
+
+    def membership_entry(self, micros: int, packed: int) -> HistoryEntry:
+        """The ``Audience Entered``/``Exited`` track a membership log entry stands for."""
+        seq, index, entered = packed >> 16, (packed >> 1) & 0x7FFF, packed & 1
+        key = self.audience_keys[index]
+        return HistoryEntry(
+            timestamp=from_micros(micros),
+            type="track",
+            event=names.AUDIENCE_ENTERED if entered else names.AUDIENCE_EXITED,
+            source=ENGAGE_SOURCE_NAME,
+            message_id=f"engage-{seq:08d}-t",
+            properties={"audience_key": key, "audience_name": self.audience_names[key]},
+        )
 
     def shape(self, keys: tuple[str, ...]) -> int:
         code = self._shapes.get(keys)
@@ -145,6 +211,30 @@ class HistoryCodec:
             return size.to_bytes(2, "big") + body
         return (size | 0x8000_0000).to_bytes(4, "big") + body
 
+    def compact_id(self, message_id: str) -> str | list[int]:
+        """A message id as ``[form, number]`` when it is a prefix and a run of ASCII digits
+        (``storefront-000012345``): the prefix and the digit count are one small code shared
+        by every id of that form, the digits one int. 7 bytes instead of 22 for the ids this
+        project's producers send, with an exact round trip (leading zeros are the width).
+        Other ids, and new forms beyond 128, are kept as they are."""
+        head = message_id.rstrip("0123456789")
+        width = len(message_id) - len(head)
+        if not 0 < width <= 18:
+            return message_id
+        form = self._id_forms.get((head, width))
+        if form is None:
+            if len(self._id_form_list) >= 128:
+                return message_id
+            form = self._id_forms[(head, width)] = len(self._id_form_list)
+            self._id_form_list.append((head, width))
+        return [form, int(message_id[len(head) :])]
+
+    def expand_id(self, stored: str | list[int]) -> str:
+        if type(stored) is str:
+            return stored
+        head, width = self._id_form_list[stored[0]]
+        return f"{head}{stored[1]:0{width}d}"
+
     def encode_call(
         self,
         micros: int,
@@ -155,6 +245,7 @@ class HistoryCodec:
         properties: dict[str, Any] | None,
     ) -> bytes:
         """One framed record from already-coded parts (the model's hot path)."""
+        stored = self.compact_id(message_id)
         if properties:
             shapes = self._shapes
             keys = tuple(properties)
@@ -166,35 +257,12 @@ class HistoryCodec:
                 type_code,
                 event_code,
                 source_code,
-                message_id,
+                stored,
                 shape,
                 *properties.values(),
             )
         else:
-            record = (micros, type_code, event_code, source_code, message_id)
-        return self._framed(self._encode(record))
-
-    def encode_membership(self, micros: int, entered: bool, seq: int, key: str) -> bytes:
-        """An Engage ``Audience Entered``/``Exited`` track on the ``engage`` source: its
-        message id ``engage-<seq>-t`` kept as the int ``seq``, its properties as the
-        audience key's code."""
-        codes = self._membership_codes
-        if codes is None:
-            vocab = self.vocabulary
-            codes = self._membership_codes = (
-                vocab.code("track"),
-                vocab.code(ENGAGE_SOURCE_NAME),
-                vocab.code(names.AUDIENCE_EXITED),
-                vocab.code(names.AUDIENCE_ENTERED),
-            )
-        record = (
-            micros,
-            codes[0],
-            codes[3] if entered else codes[2],
-            codes[1],
-            seq,
-            -1 - self.vocabulary.code(key),
-        )
+            record = (micros, type_code, event_code, source_code, stored)
         return self._framed(self._encode(record))
 
     def encode(self, entry: HistoryEntry) -> bytes:
@@ -238,18 +306,13 @@ class HistoryCodec:
         vocab = self.vocabulary
         properties: dict[str, Any] = {}
         if len(items) > 5:
-            shape = items[5]
-            if shape >= 0:
-                properties = dict(zip(self._shape_keys[shape], items[6:], strict=True))
-            else:
-                key = vocab.name(-1 - shape)
-                properties = {"audience_key": key, "audience_name": self.audience_names[key]}
+            properties = dict(zip(self._shape_keys[items[5]], items[6:], strict=True))
         return HistoryEntry(
             timestamp=from_micros(items[0]),
             type=vocab.name(items[1]),
             event=None if items[2] < 0 else vocab.name(items[2]),
             source=vocab.name(items[3]),
-            message_id=items[4] if type(items[4]) is str else f"engage-{items[4]:08d}-t",
+            message_id=self.expand_id(items[4]),
             properties=properties,
         )
 
@@ -265,32 +328,36 @@ DEFAULT_CODEC = HistoryCodec()
 class Profile:
     """A person as the CDP knows them.
 
-    ``traits`` are the identify traits (last write wins by event timestamp) plus the boolean
-    audience traits; computed trait values are derived from ``computed`` states by the model
-    (:meth:`CdpModel.traits_of`), so they take no room here until read.
+    ``traits`` (a read-only view) are the identify traits (last write wins by event timestamp)
+    plus the boolean audience traits Engage wrote; computed trait values are derived from
+    ``computed`` states by the model (:meth:`CdpModel.traits_of`), so they take no room here
+    until read. Memberships are bit masks (``members``, ``engaged``, ``announced_mask``) over
+    the codec's audiences; ``audiences`` and ``announced`` decode them.
     """
 
     __slots__ = (
         "_codec",
+        "_engage_log",
         "_history",
         "_merged_from",
         "_refused_merges",
-        "announced",
-        "audiences",
+        "announced_mask",
         "computed",
         "created_at",
         "due_since",
+        "engaged",
         "event_counts",
         "first_message_id",
         "first_source",
         "history_size",
         "id",
         "identifiers",
+        "identify_traits",
         "last_message_id",
         "last_source",
+        "members",
         "next_due",
         "trait_times",
-        "traits",
         "updated_at",
     )
 
@@ -314,14 +381,23 @@ class Profile:
             self.identifiers.append(
                 ExternalId("anonymous_id", anonymous_id, source, created_at, "")
             )
-        self.traits: dict[str, Any] = {}
-        self.trait_times: dict[str, float] = {}
+        self.identify_traits: dict[str, Any] | None = None
+        """Traits set by identify calls (None until the first; most profiles have none)."""
+        self.trait_times: dict[str, float] | None = None
+        """Event time of each identify trait's latest write (last write wins by it)."""
         self._codec = codec or DEFAULT_CODEC
-        self._history = bytearray()
+        self._history = b""
+        """Framed records, exactly sized (immutable ``bytes``: a ``bytearray`` over-allocates
+        by about an eighth, and re-copying a few KB per call costs less than that memory)."""
         self.history_size = 0
+        self._engage_log: array[int] | None = None
+        """Membership log: ``[micros, seq << 16 | index << 1 | entered, ...]``, latest last."""
         self.event_counts: dict[str, int] = {}
-        self.audiences: frozenset[str] = frozenset()
-        self.announced: frozenset[str] = frozenset()
+        self.members = 0
+        """Bit mask of the audiences this profile is in."""
+        self.engaged = 0
+        """Bit mask of the audiences whose boolean trait Engage wrote (value: the member bit)."""
+        self.announced_mask = 0
         """Audiences whose entry destinations have heard of with this profile's userId."""
         self._merged_from: list[str] | None = None
         self._refused_merges: list[str] | None = None
@@ -373,18 +449,107 @@ class Profile:
             self._refused_merges = []
         self._refused_merges.append(other_id)
 
+    # -- memberships ------------------------------------------------------------------------
+    @property
+    def audiences(self) -> frozenset[str]:
+        """Keys of the audiences this profile is in."""
+        return self._codec.keys_of(self.members)
+
+    @property
+    def announced(self) -> frozenset[str]:
+        return self._codec.keys_of(self.announced_mask)
+
+    def engage(
+        self, key: str, index: int, entered: bool, announced: bool, micros: int, seq: int
+    ) -> None:
+        """Engage's side of a membership change of audience ``key`` (definition ``index``;
+        the member bit itself is the model's to flip), in one call as it runs several times
+        per ingested call:
+
+        - the boolean trait: it replaces an identify trait of the same key (latest write in
+          arrival order wins; the boolean has no timestamp). Its value is the member bit, so
+          only the fact that Engage wrote it is stored (``engaged``);
+        - ``announced``: whether destinations keyed by userId heard of this entry;
+        - the ``Audience Entered``/``Exited`` track in the membership log (the latest
+          ``engage_limit``) and in ``event_counts``.
+        """
+        bit = 1 << index
+        self.engaged |= bit
+        custom = self.identify_traits
+        if custom and key in custom:
+            del custom[key]
+            if self.trait_times is not None:
+                self.trait_times.pop(key, None)
+        if announced:
+            self.announced_mask |= bit
+        else:
+            self.announced_mask &= ~bit
+        name = names.AUDIENCE_ENTERED if entered else names.AUDIENCE_EXITED
+        counts = self.event_counts
+        counts[name] = counts.get(name, 0) + 1
+        limit = self._codec.engage_limit
+        if limit == 0:
+            return
+        log = self._engage_log
+        if log is None:
+            log = self._engage_log = array("q")
+        elif limit is not None and len(log) >= 2 * limit:
+            del log[:2]
+        log.append(micros)
+        log.append(seq << 16 | index << 1 | entered)
+
     # -- traits and history -----------------------------------------------------------------
+    @property
+    def traits(self) -> dict[str, Any]:
+        """Identify traits and audience booleans, as one dict (a fresh copy: write traits
+        through identify calls, not into this)."""
+        out = dict(self.identify_traits) if self.identify_traits else {}
+        engaged = self.engaged
+        if engaged:
+            keys = self._codec.audience_keys
+            members = self.members
+            for index in range(engaged.bit_length()):
+                if engaged >> index & 1:
+                    out[keys[index]] = bool(members >> index & 1)
+        return out
+
+    def trait(self, key: str) -> Any:
+        """One trait's value (identify trait or audience boolean), None when absent."""
+        if self.engaged:
+            bit = self._codec.audience_bits.get(key)
+            if bit is not None and self.engaged & bit:
+                return bool(self.members & bit)
+        custom = self.identify_traits
+        return custom.get(key) if custom is not None else None
+
     def set_traits(self, traits: dict[str, Any], at: datetime) -> dict[str, Any]:
         """Last write wins by event timestamp, not arrival order; returns what changed."""
         when = to_seconds(at)
         changed: dict[str, Any] = {}
+        custom = self.identify_traits
+        if custom is None:
+            custom = self.identify_traits = {}
+        times = self.trait_times
+        if times is None:
+            times = self.trait_times = {}
+        bits = self._codec.audience_bits if self.engaged else None
         for key, value in traits.items():
-            previous = self.trait_times.get(key)
+            if bits is not None:
+                bit = bits.get(key)
+                if bit is not None and self.engaged & bit:
+                    # Engage's boolean (untimed) is overwritten by any later identify.
+                    if bool(self.members & bit) != value:
+                        changed[key] = value
+                    self.engaged &= ~bit
+                    custom[key] = value
+                    times[key] = when
+                    continue
+            previous = times.get(key)
             if previous is None or when >= previous:
-                if key not in self.traits or self.traits[key] != value:
+                if key not in custom or custom[key] != value:
                     changed[key] = value
-                self.traits[key] = value
-                self.trait_times[key] = when
+                custom[key] = value
+                times[key] = when
         return changed
 
     def remember(self, entry: HistoryEntry) -> None:
@@ -395,22 +560,44 @@ class Profile:
         """Append one framed record (see :class:`HistoryCodec`) and count ``name`` (the event
         name, or the call type). The model encodes records itself, without building a
         :class:`HistoryEntry` per call."""
-        self._history += record
+        history = self._history + record
         self.history_size += 1
         limit = self._codec.limit
         if limit is not None and self.history_size > limit:
-            del self._history[: self._codec.first_record_end(self._history)]
+            history = history[self._codec.first_record_end(history) :]
             self.history_size -= 1
+        self._history = history
         counts = self.event_counts
         counts[name] = counts.get(name, 0) + 1
 
     @property
-    def events(self) -> list[HistoryEntry]:
-        """The remembered events in arrival order (merges interleave them by time)."""
+    def engage_size(self) -> int:
+        """Engage membership events kept in the membership log."""
+        return len(self._engage_log) // 2 if self._engage_log is not None else 0
+
+    def _calls(self) -> list[HistoryEntry]:
         return self._codec.decode(self._history)
 
+    def _memberships(self) -> list[HistoryEntry]:
+        log = self._engage_log
+        if not log:
+            return []
+        entry = self._codec.membership_entry
+        return [entry(log[i], log[i + 1]) for i in range(0, len(log), 2)]
+
+    @property
+    def events(self) -> list[HistoryEntry]:
+        """The remembered calls in arrival order (merges interleave them by time), with the
+        kept Engage membership events merged in by time (after calls of the same instant)."""
+        calls = self._calls()
+        engage = self._memberships()
+        if not engage:
+            return calls
+        return list(heapq.merge(calls, engage, key=_timestamp))
+
     def history_bytes(self) -> int:
-        return len(self._history)
+        log = self._engage_log
+        return len(self._history) + (len(log) * log.itemsize if log is not None else 0)
 
     def absorb(self, other: Profile) -> None:
         """Merge ``other`` into this one: identifiers, traits (newest wins), history (by time),
@@ -418,31 +605,20 @@ class Profile:
         for ext in other.identifiers:
             if not self.has_id(ext.type, ext.id):
                 self.identifiers.append(ext)
-        for key, value in other.traits.items():
-            when = other.trait_times.get(key)
-            previous = self.trait_times.get(key)
-            if when is None:
-                # An audience boolean (Engage's, untimed): a member of either is a member.
-                if key not in self.traits:
-                    self.traits[key] = value
-                elif previous is None and isinstance(value, bool):
-                    self.traits[key] = bool(self.traits[key]) or value
-            elif previous is None and key in self.traits:
-                continue  # ours is an audience boolean: Engage owns the key
-            elif previous is None or when >= previous:
-                self.traits[key] = value
-                self.trait_times[key] = when
-        entries = sorted([*self.events, *other.events], key=lambda e: (e.timestamp, e.message_id))
-        self._history = bytearray()
+        self._absorb_traits(other)
+        calls = sorted([*self._calls(), *other._calls()], key=lambda e: (e.timestamp, e.message_id))
+        self._history = b""
         self.history_size = 0
         counts = self.event_counts
         self.event_counts = {}
-        for entry in entries:
+        for entry in calls:
             self.remember(entry)
         self.event_counts = counts
         for name, count in other.event_counts.items():
             self.event_counts[name] = self.event_counts.get(name, 0) + count
-        self.audiences = self.audiences | other.audiences
+        self._absorb_memberships(other)
+        self.members |= other.members
+        self.announced_mask |= other.announced_mask
         if self._merged_from is None:
             self._merged_from = []
         self._merged_from.append(other.id)
@@ -455,6 +631,58 @@ class Profile:
             self.last_message_id = other.last_message_id
             self.last_source = other.last_source
 
+    def _absorb_traits(self, other: Profile) -> None:
+        """Identify traits: newest timestamp wins. Audience booleans (untimed): a member of
+        either is a member (the masks are OR-ed), and a key one side has as an audience
+        boolean and the other as an identify trait stays as this profile has it."""
+        bits = self._codec.audience_bits
+        mine = self.identify_traits or {}
+        theirs_engaged = other.engaged
+        for key in mine:
+            bit = bits.get(key)
+            if bit is not None and theirs_engaged & bit and key in (self.trait_times or {}):
+                theirs_engaged &= ~bit  # ours is an identify trait: it stays
+        self.engaged |= theirs_engaged
+        if not other.identify_traits:
+            return
+        custom = self.identify_traits
+        if custom is None:
+            custom = self.identify_traits = {}
+        times = self.trait_times
+        if times is None:
+            times = self.trait_times = {}
+        other_times = other.trait_times or {}
+        for key, value in other.identify_traits.items():
+            bit = bits.get(key)
+            if bit is not None and self.engaged & bit:
+                continue  # ours is an audience boolean: Engage owns the key
+            when = other_times.get(key)
+            previous = times.get(key)
+            if when is None:
+                if key not in custom:
+                    custom[key] = value
+            elif previous is None or when >= previous:
+                custom[key] = value
+                times[key] = when
+
+    def _absorb_memberships(self, other: Profile) -> None:
+        theirs = other._engage_log
+        if not theirs:
+            return
+        mine = self._engage_log or array("q")
+        pairs = sorted(
+            [(mine[i], mine[i + 1]) for i in range(0, len(mine), 2)]
+            + [(theirs[i], theirs[i + 1]) for i in range(0, len(theirs), 2)]
+        )
+        limit = self._codec.engage_limit
+        if limit is not None:
+            pairs = pairs[len(pairs) - limit :] if limit else []
+        merged = array("q")
+        for micros, packed in pairs:
+            merged.append(micros)
+            merged.append(packed)
+        self._engage_log = merged
+
     def external_ids(self) -> list[dict[str, str]]:
         """Identifiers by type (user_id, anonymous_id, email, then others), each in the
         order first seen."""
@@ -464,7 +692,7 @@ class Profile:
         )
         ids = [{"type": ext.type, "id": ext.id} for _, ext in ranked]
         if not self.ids_of("email"):
-            email = self.traits.get("email")
+            email = self.trait("email")
             if isinstance(email, str) and email:
                 ids.append({"type": "email", "id": email})
         return ids
@@ -487,6 +715,10 @@ class Profile:
                     "source": e.source,
                     "properties": e.properties,
                 }
-                for e in sorted(self.events, key=lambda e: e.timestamp)
+                for e in sorted(self.events, key=_timestamp)
             ],
         }
+
+
+def _timestamp(entry: HistoryEntry) -> datetime:
+    return entry.timestamp

@@ -8,8 +8,8 @@ kind            value                                       state kept per profi
 count           number of events                            an int
 sum / avg       sum / mean of a numeric property            a number / ``[sum, n]``
 min / max       smallest / largest numeric property         a number
-first / last    property of the earliest / latest event     ``(time, value)``
-                (by event timestamp; no property: its time)
+first / last    property of the earliest / latest event     ``(time, value)``; no property:
+                (by event timestamp; no property: its time)  the time alone
 most_frequent   most common property value (ties: first     ``{value: count}``
                 seen wins)
 unique_list     distinct property values, first seen first  a list (at most ``limit``)
@@ -20,9 +20,15 @@ recency         score from the age of the latest event:     the latest event's t
 
 With ``window_days`` (not for recency) the trait only covers events younger than the window
 ("orders in the last 30 days"): the state is then the window's events, sorted by time, and the
-value is recomputed from them. Windows slide in virtual time: :meth:`TraitEngine.expire` drops
-what left the window, and :meth:`TraitEngine.next_due` says when that next happens, so the CDP
-actor can schedule one wake-up per distinct due time instead of polling.
+value is recomputed from them. Memory shapes the layout: windowed counts over the same event
+share one sorted ``array('d')`` of event times per profile (a workspace counts "Product Added"
+over 1, 3, 7 and 30 days; one log kept for the widest window answers them all by bisection),
+and other windowed traits keep two parallel sequences (times in an ``array('d')``, values in a
+list) rather than a list of ``(time, value)`` tuples. String values kept in states are
+interned: a SKU seen by a million profiles is one string. Windows slide in virtual time:
+:meth:`TraitEngine.expire` drops what left the window, and :meth:`TraitEngine.next_due` says
+when that next happens, so the CDP actor can schedule one wake-up per distinct due time
+instead of polling.
 
 Values are never stored as traits: they are derived from the state when read, which keeps a
 profile with 20 computed traits small. States merge when profiles merge (:meth:`merge`).
@@ -35,6 +41,7 @@ import builtins
 import heapq
 import math
 import re
+import sys
 from array import array
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -228,6 +235,20 @@ class TraitEngine:
         """Slots whose value changes with time alone (windows, recency)."""
         self._windows: list[float | None] = []
         """Each slot's window in seconds (``ComputedTrait.window`` is a computed property)."""
+        self._owner: list[int] = []
+        """Windowed count slots: the slot whose state holds the shared log of event times
+        (the first windowed count defined over the same event); other slots: themselves."""
+        self._logs: dict[tuple[str, str | None], int] = {}
+        """(event, property) → the owner slot of its windowed counts' shared log (a count
+        with a property counts only the events that have it, so it shares with its kind)."""
+        self._group: dict[int, list[tuple[int, float]]] = {}
+        """Owner slot → (slot, window) of every windowed count reading its log."""
+        self._reach: dict[int, float] = {}
+        """Owner slot → the widest window of its group (how long the log keeps a time)."""
+        self.first_change: list[float | None] = []
+        """Per slot: how long after an event it folds in the slot's value first changes by
+        time alone (its window; a recency score's first threshold), None if never. The model
+        uses it to see in O(1) that an event brings no earlier expiry than one scheduled."""
         self._memo: dict[int, Any] = {}
         self._memo_profile: Profile | None = None
         self._memo_now = math.nan
@@ -250,9 +271,20 @@ class TraitEngine:
     def _append(self, trait: ComputedTrait) -> int:
         slot = len(self.slots)
         self.slots.append(trait)
-        self._windows.append(trait.window)
+        window = trait.window
+        self._windows.append(window)
         self.by_event.setdefault(trait.event, []).append(slot)
-        if trait.window is not None or trait.kind == "recency":
+        owner = slot
+        if window is not None and trait.kind == "count":
+            owner = self._logs.setdefault((trait.event, trait.property), slot)
+            self._group.setdefault(owner, []).append((slot, window))
+            self._reach[owner] = max(self._reach.get(owner, 0.0), window)
+        self._owner.append(owner)
+        if trait.kind == "recency":
+            self.first_change.append(trait.thresholds_days[0] * DAY)
+        else:
+            self.first_change.append(window)
+        if owner == slot and (window is not None or trait.kind == "recency"):
             self.timed.append(slot)
         return slot
 
@@ -269,8 +301,11 @@ class TraitEngine:
         trait = self.slots[slot]
         if window is not None:
             if trait.kind == "count":
+                owner = self._owner[slot]
+                if owner != slot:
+                    state = states[owner] if states is not None and owner < len(states) else None
                 return len(state) - bisect.bisect_right(state, now - window) if state else 0
-            return self._window_value(trait, state or [], now)
+            return self._window_value(trait, state, now)
         kind = trait.kind
         if state is None:
             return [] if kind == "unique_list" else _EMPTY.get(kind)
@@ -279,12 +314,20 @@ class TraitEngine:
         if kind == "avg":
             return state[0] / state[1]
         if kind in ("first", "last"):
-            return _iso(state[0]) if trait.property is None else state[1]
+            return _iso(state) if trait.property is None else state[1]
         if kind == "most_frequent":
             return _most_frequent(state.items())
         if kind == "unique_list":
             return list(state)
         return _recency_score(trait.thresholds_days, now - state)
+
+    def windowed_count(self, slot: int) -> tuple[int, float] | None:
+        """(owner slot of its shared log, window in seconds) of a windowed count slot, else
+        None: its value is ``len(log) - bisect_right(log, now - window)``."""
+        window = self._windows[slot]
+        if window is None or self.slots[slot].kind != "count":
+            return None
+        return self._owner[slot], window
 
     def cached(self, profile: Profile, slot: int, now: float) -> Any:
         """:meth:`value`, remembered until this profile's states change or time moves.
@@ -317,16 +360,19 @@ class TraitEngine:
         state = self.state(profile, slot)
         if state is None:
             return None
-        return state if self.slots[slot].kind == "recency" else state[0]
+        trait = self.slots[slot]
+        return state if trait.kind == "recency" or trait.property is None else state[0]
 
-    def _window_value(self, trait: ComputedTrait, entries: list[Any], now: float) -> Any:
+    def _window_value(
+        self, trait: ComputedTrait, state: tuple[array[float], list[Any]] | None, now: float
+    ) -> Any:
         assert trait.window is not None
-        horizon = now - trait.window
         kind = trait.kind
-        if kind == "count":
-            return len(entries) - bisect.bisect_right(entries, horizon)
-        live = entries[bisect.bisect_right(entries, horizon, key=_time) :]
-        values = [v for _, v in live]
+        if state is None:
+            return [] if kind == "unique_list" else _EMPTY.get(kind)
+        times, kept = state
+        cut = bisect.bisect_right(times, now - trait.window)
+        values = kept[cut:]
         if kind == "sum":
             return sum(values)
         if not values:
@@ -338,9 +384,9 @@ class TraitEngine:
         if kind == "max":
             return max(values)
         if kind == "first":
-            return _iso(live[0][0]) if trait.property is None else values[0]
+            return _iso(times[cut]) if trait.property is None else values[0]
         if kind == "last":
-            return _iso(live[-1][0]) if trait.property is None else values[-1]
+            return _iso(times[-1]) if trait.property is None else values[-1]
         counts: dict[Any, int] = {}
         for v in values:
             counts[v] = counts.get(v, 0) + 1
@@ -376,18 +422,30 @@ class TraitEngine:
                     continue
                 if trait.kind in ("most_frequent", "unique_list") and not _hashable(value):
                     continue
+                if type(value) is str:
+                    value = sys.intern(value)
             window = windows[slot]
             if window is not None:
+                if trait.kind == "count":
+                    owner = self._owner[slot]
+                    if owner == slot and at + self._reach[slot] > now:
+                        log = states[slot]
+                        if log is None:
+                            log = states[slot] = array("d")
+                        bisect.insort(log, at)  # shared by the group: inserted once, here
+                    if at + window <= now:
+                        continue  # already outside this window: late or replayed
+                    touched.append(slot)
+                    continue
                 if at + window <= now:
                     continue  # already outside the window: late or replayed
-                entries = states[slot]
-                if entries is None:
-                    # Windowed counts keep bare times: 8 bytes each in an array of doubles.
-                    entries = states[slot] = array("d") if trait.kind == "count" else []
-                if trait.kind == "count":
-                    bisect.insort(entries, at)
-                else:
-                    bisect.insort(entries, (at, value), key=_time)
+                pair = states[slot]
+                if pair is None:
+                    pair = states[slot] = (array("d"), [])
+                times, kept = pair
+                index = bisect.bisect_right(times, at)
+                times.insert(index, at)
+                kept.insert(index, value)
             else:
                 states[slot] = _fold(trait, states[slot], value, at)
             touched.append(slot)
@@ -399,33 +457,68 @@ class TraitEngine:
         entries, and recency scores with a threshold crossed in ``[since, now]`` (the caller
         knows nothing changed before ``since``), so only the audiences reading them need a
         look."""
+        return self.slide(profile, now, since)[0]
+
+    def slide(
+        self, profile: Profile, now: float, since: float = -math.inf
+    ) -> tuple[list[int], float]:
+        """:meth:`expire` and :meth:`next_due` in one pass over the timed states (the model
+        does both for every profile whose expiry is due; the bisections are shared)."""
         states = profile.computed
+        due = math.inf
         if states is None:
-            return []
+            return [], due
         self._memo_profile = None
         changed: list[int] = []
+        bisect_right = bisect.bisect_right
         for slot in self.timed:
-            if slot >= len(states) or not states[slot]:
+            if slot >= len(states):
+                continue
+            entries = states[slot]
+            if entries is None:
                 continue
             trait = self.slots[slot]
-            entries = states[slot]
             if trait.kind == "recency":
+                crossed = False
                 for threshold in trait.thresholds_days:
-                    if since <= entries + threshold * DAY <= now:
+                    at = entries + threshold * DAY
+                    if not crossed and since <= at <= now:
                         changed.append(slot)
+                        crossed = True
+                    if at > now:
+                        due = min(due, at)
                         break
+                continue
+            if trait.kind == "count":
+                size = len(entries)
+                if not size:
+                    continue
+                # A window's count changed in (since, now] iff some time t left it then:
+                # since - window < t <= now - window.
+                for member, window in self._group[slot]:
+                    gone = bisect_right(entries, now - window)
+                    if gone > bisect_right(entries, since - window):
+                        changed.append(member)
+                    if gone < size:
+                        due = min(due, entries[gone] + window)
+                cut = bisect_right(entries, now - self._reach[slot])
+                if cut:
+                    del entries[:cut]
                 continue
             window = self._windows[slot]
             assert window is not None
-            horizon = now - window
-            if trait.kind == "count":
-                cut = bisect.bisect_right(entries, horizon)
-            else:
-                cut = bisect.bisect_right(entries, horizon, key=_time)
+            times, kept = entries
+            cut = bisect_right(times, now - window)
             if cut:
-                del entries[:cut]
+                del times[:cut]
+                del kept[:cut]
                 changed.append(slot)
-        return changed
+                if not times:
+                    states[slot] = None
+                    continue
+            due = min(due, times[0] + window)
+        changed.sort()
+        return changed, due
 
     def next_due(self, profile: Profile, now: float) -> float:
         """When the next timed value of this profile changes (inf: never, by time alone)."""
@@ -433,11 +526,14 @@ class TraitEngine:
         due = float("inf")
         if states is None:
             return due
+        bisect_right = bisect.bisect_right
         for slot in self.timed:
-            if slot >= len(states) or not states[slot]:
+            if slot >= len(states):
+                continue
+            state = states[slot]
+            if state is None:
                 continue
             trait = self.slots[slot]
-            state = states[slot]
             if trait.kind == "recency":
                 for threshold in trait.thresholds_days:
                     at = state + threshold * DAY
@@ -445,10 +541,19 @@ class TraitEngine:
                         due = min(due, at)
                         break
                 continue
+            if trait.kind == "count":
+                size = len(state)
+                for _, window in self._group[slot]:
+                    index = bisect_right(state, now - window)
+                    if index < size:
+                        at = state[index] + window
+                        if at < due:
+                            due = at
+                continue
             window = self._windows[slot]
             assert window is not None
-            first = state[0] if trait.kind == "count" else state[0][0]
-            due = min(due, first + window)
+            if state[0]:
+                due = min(due, state[0][0] + window)
         return due
 
     def merge(self, target: Profile, other: Profile) -> None:
@@ -506,9 +611,14 @@ def _fold(trait: ComputedTrait, state: Any, value: Any, at: float) -> Any:
         return value if state is None or value < state else state
     if kind == "max":
         return value if state is None or value > state else state
+    # first/last of the event itself keep its time alone (a float, not a (time, None) pair).
     if kind == "first":
+        if trait.property is None:
+            return at if state is None or at < state else state
         return (at, value) if state is None or at < state[0] else state
     if kind == "last":
+        if trait.property is None:
+            return at if state is None or at >= state else state
         return (at, value) if state is None or at >= state[0] else state
     if kind == "most_frequent":
         counts = state if state is not None else {}
@@ -526,7 +636,8 @@ def _merge_state(trait: ComputedTrait, mine: Any, theirs: Any) -> Any:
     if trait.window is not None:
         if trait.kind == "count":
             return array("d", heapq.merge(mine, theirs))
-        return list(heapq.merge(mine, theirs, key=_time))
+        pairs = list(heapq.merge(zip(*mine, strict=True), zip(*theirs, strict=True), key=_time))
+        return (array("d", [t for t, _ in pairs]), [v for _, v in pairs])
     kind = trait.kind
     if kind in ("count", "sum"):
         return mine + theirs
@@ -537,8 +648,12 @@ def _merge_state(trait: ComputedTrait, mine: Any, theirs: Any) -> Any:
     if kind == "max":
         return max(mine, theirs)
     if kind == "first":
+        if trait.property is None:
+            return min(mine, theirs)
         return theirs if theirs[0] < mine[0] else mine
     if kind == "last":
+        if trait.property is None:
+            return max(mine, theirs)
         return theirs if theirs[0] > mine[0] else mine
     if kind == "most_frequent":
         merged = dict(mine)

@@ -20,7 +20,7 @@ from promoloop.actors.cdp.audiences import (
     PerformedAfter,
     PerformedEvent,
     TraitCondition,
-    _comparison,
+    comparison,
 )
 from promoloop.actors.messaging.journeys.definition import DAY
 from promoloop.actors.messaging.journeys.state import CustomerState
@@ -44,7 +44,7 @@ def events_read(condition: Condition) -> set[str]:
 def compile_condition(condition: Condition) -> Check:
     """A predicate ``check(customer, now)``; raises ValueError for what the view cannot answer."""
     if isinstance(condition, TraitCondition):
-        test = _comparison(condition.op, condition.value)
+        test = comparison(condition.op, condition.value)
         key = condition.trait
         return lambda customer, now: test(customer.trait(key))
     if isinstance(condition, PerformedEvent):
