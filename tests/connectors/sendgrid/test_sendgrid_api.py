@@ -7,7 +7,10 @@ from typing import Any
 
 import httpx
 import pytest
+import trio
 from sg_world import AUTH, CUSTOMERS, STRANGER, TEMPLATE_ID, SgWorld
+
+from promoloop.actors.messaging.policy import Cap, DeliveryPolicy
 
 PAM, JIM = CUSTOMERS["pam"], CUSTOMERS["jim"]
 
@@ -295,3 +298,27 @@ async def test_routing_and_query_errors_keep_the_shape(sg: SgWorld) -> None:
         unknown = await client.get("/v3/messages/nope")
         assert unknown.status_code == 404
     assert sg.stats.internal_errors == 0
+
+
+async def test_concurrent_sends_never_exceed_the_cap(sg: SgWorld) -> None:
+    """60 requests for the same customer at once, over real sockets: the cap decides in one
+    synchronous step per send, so exactly the cap's worth are delivered and the rest dropped."""
+    sg.email.policy = DeliveryPolicy(caps=[Cap(max_messages=3, window_days=7)])
+    async with httpx.AsyncClient(base_url=sg.url, headers=AUTH) as client:
+        statuses: list[int] = []
+
+        async def send(n: int) -> None:
+            response = await client.post("/v3/mail/send", json=mail(PAM, subject=f"Offer {n}"))
+            statuses.append(response.status_code)
+
+        async with trio.open_nursery() as nursery:
+            for n in range(60):
+                nursery.start_soon(send, n)
+    assert statuses == [202] * 60
+    await sg.settle()
+    activity = (await get(sg, "/v3/messages", to_email=PAM, limit=100)).json()["messages"]
+    assert len(activity) == 60
+    delivered = [a for a in activity if a["status"] == "delivered"]
+    assert len(delivered) == 3 == len(sg.mailboxes.inbox["pam"])
+    assert {a["status"] for a in activity} == {"delivered", "not_delivered"}
+    assert sg.email.log.max_per_week() == 3
