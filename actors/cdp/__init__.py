@@ -1,6 +1,7 @@
-"""The customer data platform: identity, profiles, computed traits, audiences, tracking plans,
-dedup and delivery to destinations. See docs/cdp.md."""
+"""The customer data platform: identity, profiles, accounts and links, computed traits,
+audiences, tracking plans, dedup and delivery to destinations. See docs/cdp.md."""
 
+from promoloop.actors.cdp.accounts import Accounts, Link
 from promoloop.actors.cdp.actor import CdpActor, ComputeAudience
 from promoloop.actors.cdp.audiences import (
     And,
@@ -14,7 +15,12 @@ from promoloop.actors.cdp.audiences import (
 )
 from promoloop.actors.cdp.delivery import Deliveries, DeliveryFailed
 from promoloop.actors.cdp.destinations import Subscription
-from promoloop.actors.cdp.identity import IdentifierRule, IdentityConfig, IdentityGraph
+from promoloop.actors.cdp.identity import (
+    IdentifierRule,
+    IdentityConfig,
+    IdentityGraph,
+    load_identity_config,
+)
 from promoloop.actors.cdp.model import ENGAGE_SOURCE, CdpModel
 from promoloop.actors.cdp.profiles import ExternalId, HistoryEntry, Profile
 from promoloop.actors.cdp.sources import Source, SourceRegistry
@@ -30,6 +36,7 @@ from promoloop.actors.cdp.traits import ComputedTrait, Rfm, load_computed_traits
 
 __all__ = [
     "ENGAGE_SOURCE",
+    "Accounts",
     "And",
     "Audience",
     "CdpActor",
@@ -45,6 +52,7 @@ __all__ = [
     "IdentifierRule",
     "IdentityConfig",
     "IdentityGraph",
+    "Link",
     "Not",
     "Or",
     "PerformedAfter",
@@ -60,6 +68,7 @@ __all__ = [
     "Violation",
     "load_audiences",
     "load_computed_traits",
+    "load_identity_config",
     "load_tracking_plan",
     "rfm",
 ]

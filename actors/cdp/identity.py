@@ -13,16 +13,23 @@ others, history included, and records the merge). If it does not, the call's low
 identifier is dropped and matching starts again, so a conflicting ``userId`` starts a new
 profile instead of merging two people, and a shared device stays with its first owner.
 
-Limits count values ever seen ("1 ever"); Segment's sliding limits ("5 weekly") are not
-emulated. Blocked values (``rule.blocked``) are never promoted to identifiers.
+Limits have a period, as Unify's do ("1 ever", "5 weekly"): a profile may gain at most
+``limit`` values of a type within any sliding ``period``; ``ever`` counts every value it holds.
+A windowed limit counts the values *added* to the profile within the period before the call's
+timestamp (an identifier's ``created_at``, the event time it was first seen), so once older
+values have aged out of the window new ones are accepted again. Nothing is ever removed: values
+outside the window stay on the profile and keep resolving to it (Segment: external ids "remain
+for the lifetime of the user profile"). A call that would exceed a limit is handled by the same
+priority rule whatever the period (the weakest identifier of the call is demoted), which is what
+Segment documents. Blocked values (``rule.blocked``) are never promoted to identifiers.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 import msgspec
 
@@ -33,13 +40,27 @@ _TYPE = re.compile(r"^[a-z][a-z0-9_.]{0,62}$")
 Identifier = tuple[str, str]
 """(type, value)."""
 
+Period = Literal["ever", "daily", "weekly", "monthly", "annually"]
+PERIODS: dict[str, timedelta | None] = {
+    "ever": None,
+    "daily": timedelta(days=1),
+    "weekly": timedelta(days=7),
+    "monthly": timedelta(days=30),
+    "annually": timedelta(days=365),
+}
+"""The periods Unify's identity settings offer, as sliding windows (a month is 30 days, a year
+365: Segment does not say how it counts them, and a fixed length keeps a window a window)."""
+
 
 class IdentifierRule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """How one identifier type is promoted and limited.
 
     ``priority``: lower is stronger (user_id 1, email 2 by default); when a merge would break a
     limit, the call's weakest identifier is dropped first. ``trait``: promote this trait (from
-    identify ``traits`` or ``context.traits``) to an identifier of this type.
+    identify ``traits`` or ``context.traits``) to an identifier of this type. ``limit`` values
+    per ``period`` (``ever``, or a sliding ``daily``/``weekly``/``monthly``/``annually`` window
+    over the values' first-seen times: "5 weekly" lets a constantly changing id such as
+    ``anonymous_id`` keep coming, at most five new ones a week).
     """
 
     type: str
@@ -47,6 +68,7 @@ class IdentifierRule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     priority: int = 100
     trait: str | None = None
     blocked: frozenset[str] = frozenset()
+    period: str = "ever"
 
     def __post_init__(self) -> None:
         if not _TYPE.match(self.type):
@@ -56,6 +78,16 @@ class IdentifierRule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             )
         if self.limit < 1:
             raise ValueError(f"identifier_rule.limit must be >= 1, got {self.limit}")
+        if self.period not in PERIODS:
+            raise ValueError(
+                f"identifier_rule.period must be one of {', '.join(PERIODS)}, "
+                f"got {self.period!r} (rule {self.type!r})"
+            )
+
+    @property
+    def window(self) -> timedelta | None:
+        """The sliding window of the limit (None: values ever held)."""
+        return PERIODS[self.period]
 
 
 DEFAULT_RULES: tuple[IdentifierRule, ...] = (
@@ -71,6 +103,8 @@ AUTO_PRIORITY = 1_000
 
 
 class IdentityConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Unify's identity resolution settings: one rule per identifier type."""
+
     rules: tuple[IdentifierRule, ...] = DEFAULT_RULES
     accept_unconfigured: bool = True
     """Accept ``context.externalIds`` of types with no rule (auto-added, limit 5)."""
@@ -82,6 +116,24 @@ class IdentityConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         for required in ("user_id", "anonymous_id"):
             if required not in types:
                 raise ValueError(f"identity.rules must include a rule for {required!r}")
+
+
+def load_identity_config(data: bytes | str | dict[str, Any]) -> IdentityConfig:
+    """Identity settings from JSON (or its decoded dict), e.g. ``{"rules": [{"type":
+    "anonymous_id", "limit": 5, "period": "weekly", "priority": 3}, ...]}``.
+
+    Why a loader: settings come from files and scenario options, and a bad one must say which
+    item and field is wrong (``identity: identifier_rule.period must be one of ... - at
+    `$.rules[1]```) instead of failing later, or silently, on the first call it would affect.
+    """
+    try:
+        if isinstance(data, dict):
+            return msgspec.convert(data, IdentityConfig)
+        return msgspec.json.decode(data, type=IdentityConfig)
+    except msgspec.ValidationError as error:
+        raise ValueError(f"identity: {error}") from None
+    except msgspec.DecodeError as error:
+        raise ValueError(f"identity: not JSON: {error}") from None
 
 
 class IdentityGraph:
@@ -234,7 +286,7 @@ class IdentityGraph:
             matches = self._matches(ids)
             if not matches:
                 return self._create(ids, at, source, message_id)
-            if self._within_limits(matches, ids):
+            if self._within_limits(matches, ids, at):
                 target = matches[0]
                 for other in matches[1:]:
                     self._merge(target, other)
@@ -252,14 +304,24 @@ class IdentityGraph:
                 found.append(profile)
         return found
 
-    def _within_limits(self, profiles: list[Profile], ids: list[Identifier]) -> bool:
+    def _within_limits(self, profiles: list[Profile], ids: list[Identifier], at: datetime) -> bool:
+        """Whether ``profiles`` merged, plus the call's ``ids``, respect every limit at ``at``.
+
+        A windowed limit counts the values first seen after ``at - window`` (the call's new
+        values count as seen now); an ``ever`` limit counts every value. Only calls that bring
+        a new identifier or link profiles get here (see :meth:`resolve_ids`), never the hot
+        path of a known visitor's track."""
+        rules = self._rules
         values: dict[str, set[str]] = {}
         for profile in profiles:
             for ext in profile.identifiers:
-                values.setdefault(ext.type, set()).add(ext.id)
+                window = rules[ext.type].window
+                if window is None or ext.created_at > at - window:
+                    values.setdefault(ext.type, set()).add(ext.id)
         for id_type, value in ids:
-            values.setdefault(id_type, set()).add(value)
-        return all(len(seen) <= self._rules[t].limit for t, seen in values.items())
+            if self._index[id_type].get(value) is None:  # held ones were counted above
+                values.setdefault(id_type, set()).add(value)
+        return all(len(seen) <= rules[t].limit for t, seen in values.items())
 
     def _attach(
         self, profile: Profile, ids: Iterable[Identifier], at: datetime, source: str, mid: str
@@ -309,7 +371,7 @@ class IdentityGraph:
             return known
         if known is None:
             known = self.resolve_ids([("user_id", user_id)], at, **where)
-        if self._within_limits([known, previous], []):
+        if self._within_limits([known, previous], [], at):
             self._merge(known, previous)
             return known
         known.record_refusal(previous.id)

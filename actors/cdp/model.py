@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from promoloop.actors.cdp.accounts import Accounts, Link
 from promoloop.actors.cdp.audiences import Audience, Compiled, Condition, compile_condition
 from promoloop.actors.cdp.destinations import Subscription
 from promoloop.actors.cdp.identity import IdentityConfig, IdentityGraph
@@ -34,7 +35,7 @@ from promoloop.actors.cdp.programs import Program, build_program
 from promoloop.actors.cdp.tracking_plan import Enforcement, TrackingPlan, TrackingPlans
 from promoloop.actors.cdp.traits import ComputedTrait, TraitEngine
 from promoloop.actors.events import names
-from promoloop.actors.events.segment import Alias, Identify, SegmentEvent, Track
+from promoloop.actors.events.segment import Alias, Group, Identify, SegmentEvent, Track
 
 ENGAGE_SOURCE = ENGAGE_SOURCE_NAME
 """Audience membership and computed trait events are emitted on this source, as Engage does."""
@@ -204,6 +205,10 @@ class CdpModel:
         self.codec = HistoryCodec(history_limit, engage_limit=engage_history_limit)
         self.identity = IdentityGraph(self._next_profile_id, identity, codec=self.codec)
         self.identity.on_merge = self._on_merge
+        self._account_seq = 0
+        self.accounts = Accounts(self.codec, self._next_account_id)
+        """Account profiles (the ``accounts`` collection) and user ↔ account links, built
+        from group calls (see :mod:`accounts`)."""
         self.traits = TraitEngine()
         self.audiences: dict[str, Audience] = {}
         self._compiled: dict[str, Compiled] = {}
@@ -259,6 +264,10 @@ class CdpModel:
     def _next_profile_id(self) -> str:
         self._profile_seq += 1
         return f"prof_{self._profile_seq:07d}"
+
+    def _next_account_id(self) -> str:
+        self._account_seq += 1
+        return f"acct_{self._account_seq:07d}"
 
     @property
     def duplicates(self) -> Counter[str]:
@@ -401,6 +410,17 @@ class CdpModel:
             properties = getattr(event, "properties", None)
             counted = event.__struct_config__.tag  # type: ignore[assignment]
             event_code = -1
+            if kind is Group:
+                # Unify: the account named by groupId gets the call's traits, and this
+                # user's profile is linked to it (tracks never get here: no cost on them).
+                self.accounts.group(
+                    profile,
+                    event.group_id,  # type: ignore[union-attr,arg-type]
+                    event.traits,  # type: ignore[union-attr]
+                    at,
+                    source=source,
+                    message_id=message_id,
+                )
         profile.append_record(
             self.codec.encode_call(
                 micros, type_code, event_code, vocab.code(source), message_id, properties
@@ -616,6 +636,7 @@ class CdpModel:
         members become one), forget ``other``'s synced values and pending expiry."""
         self._merged = True
         self.traits.merge(target, other)
+        self.accounts.merge_users(target, other)
         when = to_seconds(max(target.updated_at, other.updated_at))
         for key in sorted(self.codec.keys_of(other.members & target.members)):
             self._resize(key, -1, when)
@@ -826,6 +847,28 @@ class CdpModel:
     def profiles(self) -> list[Profile]:
         return self.identity.profiles()
 
+    def account(self, group_id: str) -> Profile | None:
+        """The account profile of ``group_id`` (created by the first group call naming it)."""
+        return self.accounts.find("group_id", group_id)
+
+    def find_account(self, id_type: str, value: str) -> Profile | None:
+        """The account an identifier names (only ``group_id`` does), or None."""
+        return self.accounts.find(id_type, value)
+
+    def accounts_of(self, profile: Profile) -> list[tuple[Profile, Link]]:
+        """The accounts a user profile is linked to, oldest link first."""
+        return self.accounts.accounts_of(profile)
+
+    def users_of(self, account: Profile) -> list[tuple[Profile, Link]]:
+        """The user profiles linked to an account, oldest link first."""
+        get = self.identity.get
+        out: list[tuple[Profile, Link]] = []
+        for profile_id, link in self.accounts.users_of(account):
+            profile = get(profile_id)
+            if profile is not None:
+                out.append((profile, link))
+        return out
+
     def computed_traits_of(self, profile: Profile) -> dict[str, Any]:
         return self.traits.values(profile, self.now)
 
@@ -867,6 +910,7 @@ class CdpModel:
             "duplicates": dict(sorted(self.duplicates.items())),
             "blocked": dict(sorted(self.plans.blocked.items())),
             "violations": {f"{s}:{r}": n for (s, r), n in sorted(self.plans.counts.items())},
+            "accounts": len(self.accounts),
             "merges": self.identity.merges,
             "refused_merges": self.identity.refused,
             "demoted_identifiers": self.identity.demoted,

@@ -1,18 +1,20 @@
 """A Segment-compatible Profile API (read-only) as a Quart blueprint over the CDP model.
 
-``GET /v1/spaces/{space}/collections/users/profiles/{id_type}:{id}/{resource}`` with
-``resource`` one of ``traits``, ``events``, ``external_ids``, ``metadata``; Basic auth with the
-access token as the username (empty password), as Segment's Profile API does. Response bodies
-follow Segment's documented shapes: ``{"traits": {...}, "cursor": {...}}``,
-``{"data": [...], "cursor": {...}}``, ``{"metadata": {...}}``, and errors
-``{"error": {"code", "message"}}`` (404 ``not_found`` "Profile was not found.", 401
+``GET /v1/spaces/{space}/collections/{collection}/profiles/{id_type}:{id}/{resource}`` with
+``collection`` ``users`` or ``accounts`` (account profiles, built from group calls and found by
+``group_id``) and ``resource`` one of ``traits``, ``events``, ``external_ids``, ``metadata``,
+``links`` (a user's accounts, an account's users); Basic auth with the access token as the
+username (empty password), as Segment's Profile API does. Response bodies follow Segment's
+documented shapes: ``{"traits": {...}, "cursor": {...}}``, ``{"data": [...], "cursor": {...}}``,
+``{"metadata": {...}}``, links as ``{"data": [{"to_collection", "external_ids": [...]}]}``, and
+errors ``{"error": {"code", "message"}}`` (404 ``not_found`` "Profile was not found.", 401
 ``authentication_error``, 400 ``validation_error``).
 
 Pagination: ``limit`` (traits 1-200, default 10; events and external ids 1-100, default 10 and
-25) and ``next``, the cursor the previous page returned; ``cursor.has_more`` says whether there
-is one. A traits cursor is the key the next page starts at (as Segment's), an events cursor an
-opaque token for (timestamp, messageId) of the last event returned, so paging stays stable while
-new events arrive.
+25; links 1-100, default 20, the return limit Segment documents) and ``next``, the cursor the
+previous page returned; ``cursor.has_more`` says whether there is one. A traits cursor is the
+key the next page starts at (as Segment's), an events cursor an opaque token for (timestamp,
+messageId) of the last event returned, so paging stays stable while new events arrive.
 
 Any identifier of a profile finds it (every identifier of a merged profile resolves to the same
 one). Any space id is accepted unless ``space_id`` is configured. Reads happen between awaits in
@@ -32,13 +34,16 @@ from typing import Any, Protocol
 import msgspec
 from quart import Blueprint, Quart, Response, request
 
-from promoloop.actors.cdp.profiles import HistoryEntry, Profile, as_utc, to_micros
+from promoloop.actors.cdp.accounts import Link
+from promoloop.actors.cdp.profiles import ExternalId, HistoryEntry, Profile, as_utc, to_micros
 from promoloop.connectors.segment import wire
 
 TRAIT_LIMIT = (10, 200)
 EVENT_LIMIT = (10, 100)
 EXTERNAL_ID_LIMIT = (25, 100)
-RESOURCES = ("traits", "events", "external_ids", "metadata")
+LINK_LIMIT = (20, 100)
+RESOURCES = ("traits", "events", "external_ids", "metadata", "links")
+COLLECTIONS = ("users", "accounts")
 
 
 class ProfileStore(Protocol):
@@ -49,6 +54,12 @@ class ProfileStore(Protocol):
     def traits_of(self, profile: Profile) -> dict[str, Any]: ...
 
     def trait_class(self, key: str) -> str: ...
+
+    def find_account(self, id_type: str, value: str) -> Profile | None: ...
+
+    def accounts_of(self, profile: Profile) -> list[tuple[Profile, Link]]: ...
+
+    def users_of(self, account: Profile) -> list[tuple[Profile, Link]]: ...
 
 
 class ApiError(Exception):
@@ -123,9 +134,12 @@ def _page_by_offset(items: list[Any], limit: int) -> tuple[list[Any], dict[str, 
     return page, _cursor(more, _encode_cursor(f"o:{start + limit}") if more else "", limit)
 
 
-def _traits(store: ProfileStore, profile: Profile) -> dict[str, Any]:
+def _traits(store: ProfileStore, profile: Profile, collection: str) -> dict[str, Any]:
+    """A user's traits include computed traits and audience booleans; an account's are the
+    traits its group calls set (all ``custom``: no computation runs over accounts here)."""
     limit = _limit(TRAIT_LIMIT)
-    traits = store.traits_of(profile)
+    users = collection == "users"
+    traits = store.traits_of(profile) if users else profile.traits
     keys = sorted(traits)
     include = _csv("include")
     if include is not None:
@@ -136,7 +150,10 @@ def _traits(store: ProfileStore, profile: Profile) -> dict[str, Any]:
             raise ApiError(
                 400, "validation_error", "class must be audience, computed_trait or custom"
             )
-        keys = [k for k in keys if store.trait_class(k) == wanted]
+        if users:
+            keys = [k for k in keys if store.trait_class(k) == wanted]
+        elif wanted != "custom":
+            keys = []
     start = request.args.get("next") or ""
     if start:
         keys = [k for k in keys if k >= start]
@@ -147,21 +164,51 @@ def _traits(store: ProfileStore, profile: Profile) -> dict[str, Any]:
     }
 
 
-def _external_ids(profile: Profile) -> dict[str, Any]:
+def _external_id(ext: ExternalId, collection: str) -> dict[str, Any]:
+    """One external id as the ``external_ids`` and ``links`` resources show it."""
+    return {
+        "source_id": ext.source,
+        "collection": collection,
+        "id": ext.id,
+        "type": ext.type,
+        "created_at": _iso(ext.created_at),
+        "encoding": "none",
+    }
+
+
+def _external_ids(profile: Profile, collection: str) -> dict[str, Any]:
     limit = _limit(EXTERNAL_ID_LIMIT)
     include = _csv("include")
     items = [
-        {
-            "source_id": ext.source,
-            "collection": "users",
-            "id": ext.id,
-            "type": ext.type,
-            "created_at": _iso(ext.created_at),
-            "encoding": "none",
-            "first_message_id": ext.message_id,
-        }
+        {**_external_id(ext, collection), "first_message_id": ext.message_id}
         for ext in profile.identifiers
         if include is None or ext.type in include
+    ]
+    page, cursor = _page_by_offset(items, limit)
+    return {"data": page, "cursor": cursor}
+
+
+def _links(store: ProfileStore, profile: Profile, collection: str) -> dict[str, Any]:
+    """The profiles linked to this one, oldest link first: a user's accounts
+    (``to_collection: "accounts"``, each named by its ``group_id``) or an account's users
+    (``to_collection: "users"``, each with its identifiers). ``include`` keeps the listed
+    external id types in each item, as it does on ``external_ids``."""
+    limit = _limit(LINK_LIMIT)
+    include = _csv("include")
+    if collection == "users":
+        linked, other = [p for p, _ in store.accounts_of(profile)], "accounts"
+    else:
+        linked, other = [p for p, _ in store.users_of(profile)], "users"
+    items = [
+        {
+            "to_collection": other,
+            "external_ids": [
+                _external_id(ext, other)
+                for ext in target.identifiers
+                if include is None or ext.type in include
+            ],
+        }
+        for target in linked
     ]
     page, cursor = _page_by_offset(items, limit)
     return {"data": page, "cursor": cursor}
@@ -181,7 +228,7 @@ def _parse_time(name: str) -> int | None:
         raise ApiError(400, "validation_error", f"{name} must be an ISO 8601 time") from None
 
 
-def _events(profile: Profile) -> dict[str, Any]:
+def _events(profile: Profile, collection: str) -> dict[str, Any]:
     limit = _limit(EVENT_LIMIT)
     sort = request.args.get("sort", "desc")
     if sort not in ("asc", "desc"):
@@ -217,7 +264,7 @@ def _events(profile: Profile) -> dict[str, Any]:
         micros, message_id = _event_key(page[-1])
         next_token = _encode_cursor(f"{micros}:{message_id}")
     ids = [
-        {"collection": "users", "type": ext.type, "id": ext.id, "encoding": "none"}
+        {"collection": collection, "type": ext.type, "id": ext.id, "encoding": "none"}
         for ext in profile.identifiers
     ]
     data = [
@@ -230,7 +277,7 @@ def _events(profile: Profile) -> dict[str, Any]:
             "timestamp": _iso(entry.timestamp),
             "properties": entry.properties,
             "event": entry.event,
-            "related": {"users": profile.id},
+            "related": {collection: profile.id},
         }
         for entry in page
     ]
@@ -266,7 +313,7 @@ def create_profile_blueprint(
                 raise ApiError(401, "authentication_error", "missing or invalid access token")
             if space_id is not None and space != space_id:
                 raise ApiError(404, "not_found", "Space was not found.")
-            if collection != "users":
+            if collection not in COLLECTIONS:
                 raise ApiError(404, "not_found", f"Collection {collection!r} was not found.")
             identifier, _, resource = rest.rpartition("/")
             if resource not in RESOURCES or not identifier:
@@ -278,15 +325,20 @@ def create_profile_blueprint(
                     "validation_error",
                     "the profile identifier must be id_type:value, e.g. user_id:u123",
                 )
-            profile = store.find(id_type, value)
+            if collection == "users":
+                profile = store.find(id_type, value)
+            else:
+                profile = store.find_account(id_type, value)
             if profile is None:
                 raise ApiError(404, "not_found", "Profile was not found.")
             if resource == "traits":
-                return _json(_traits(store, profile))
+                return _json(_traits(store, profile, collection))
             if resource == "events":
-                return _json(_events(profile))
+                return _json(_events(profile, collection))
             if resource == "external_ids":
-                return _json(_external_ids(profile))
+                return _json(_external_ids(profile, collection))
+            if resource == "links":
+                return _json(_links(store, profile, collection))
             return _json(_metadata(profile))
         except ApiError as error:
             return _error(error)

@@ -13,7 +13,7 @@ from promoloop.actors.cdp import (
     IdentityConfig,
     Profile,
 )
-from promoloop.actors.cdp.identity import IdentityGraph
+from promoloop.actors.cdp.identity import IdentityGraph, load_identity_config
 from promoloop.actors.events import Alias, Identify, Page, Track
 
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
@@ -21,6 +21,10 @@ T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 
 def at(minutes: float) -> datetime:
     return T0 + timedelta(minutes=minutes)
+
+
+def day(days: float) -> datetime:
+    return T0 + timedelta(days=days)
 
 
 def graph() -> IdentityGraph:
@@ -372,3 +376,126 @@ def test_alias_between_known_users_merges_when_the_limit_allows_it() -> None:
     (profile,) = model.profiles()
     assert profile.ids_of("user_id") == ["new", "old"]
     assert profile.refused_merges == []
+
+
+def anonymous_limit(period: str, limit: int = 2) -> IdentityConfig:
+    return IdentityConfig(
+        rules=(
+            IdentifierRule(type="user_id", limit=1, priority=1),
+            IdentifierRule(type="anonymous_id", limit=limit, priority=3, period=period),
+        )
+    )
+
+
+def visit(model: CdpModel, when: datetime, anonymous_id: str, user_id: str | None = "u") -> None:
+    call = Track(user_id=user_id, anonymous_id=anonymous_id, event="Visit", timestamp=when)
+    model.ingest("web", call, when)
+
+
+def test_a_weekly_limit_slides_in_virtual_time() -> None:
+    """anonymous_id "2 weekly": a third new device within the week is demoted (the call still
+    lands on the user, the device is not attached, and alone it is a new visitor); once the
+    first two were added more than a week ago, a new one is accepted. Old values are never
+    removed: they keep resolving to the user."""
+    model = CdpModel(identity=anonymous_limit("weekly"))
+    visit(model, day(0), "a-1")
+    visit(model, day(1), "a-2")
+    user = model.profile("user_id", "u")
+    assert user is not None and user.anonymous_ids == ["a-1", "a-2"]
+    visit(model, day(6.9), "a-3")
+    assert user.anonymous_ids == ["a-1", "a-2"]
+    assert model.identity.demoted == 1
+    assert user.event_counts["Visit"] == 3  # the call itself was kept on the user
+    visit(model, day(6.95), "a-3", user_id=None)
+    stranger = model.profile("anonymous_id", "a-3")
+    assert stranger is not None and stranger is not user
+    # a-1 (day 0) is out of the week on day 7.5, a-2 (day 1) is not: one new value fits
+    visit(model, day(7.5), "a-4")
+    assert user.anonymous_ids == ["a-1", "a-2", "a-4"]
+    visit(model, day(7.6), "a-5")
+    assert "a-5" not in user.anonymous_ids
+    assert model.profile("anonymous_id", "a-1") is user
+    # a-3's own profile merges in once the window has room for it again (day 8.1: a-2 has
+    # aged out; a-4 and a-3 itself make two)
+    visit(model, day(8.1), "a-3")
+    assert model.profile("anonymous_id", "a-3") is user
+    assert user.merged_from == [stranger.id]
+
+
+def test_an_ever_limit_never_slides() -> None:
+    """The same traffic under "2 ever": a month later the third device is still refused, and
+    its anonymous profile is never merged into the user."""
+    model = CdpModel(identity=anonymous_limit("ever"))
+    visit(model, day(0), "a-1")
+    visit(model, day(1), "a-2")
+    visit(model, day(2), "a-3", user_id=None)
+    visit(model, day(30), "a-3")
+    user = model.profile("user_id", "u")
+    assert user is not None and user.anonymous_ids == ["a-1", "a-2"]
+    assert model.profile("anonymous_id", "a-3") is not user
+    assert len(model.profiles()) == 2
+
+
+def test_a_windowed_limit_counts_a_merged_profile_values_by_when_they_were_added() -> None:
+    """Merging two profiles counts, per windowed type, the union's values added within the
+    window before the call: old devices of both sides do not block the merge."""
+    model = CdpModel(identity=anonymous_limit("daily"))
+    visit(model, day(0), "a-1")
+    visit(model, day(0.1), "a-2")
+    visit(model, day(0.2), "b-1", user_id=None)
+    model.ingest("web", Identify(anonymous_id="b-1", traits={"email": "e@x"}), day(0.3))
+    visit(model, day(0.5), "b-1")  # 3 values within a day: refused
+    assert len(model.profiles()) == 2
+    visit(model, day(1.15), "b-1")  # a-1, a-2 older than a day; b-1 (day 0.2) too
+    (user,) = model.profiles()
+    assert user.anonymous_ids == ["a-1", "a-2", "b-1"]
+    assert user.traits["email"] == "e@x"  # the visitor's identify came along
+
+
+def test_user_id_one_ever_still_starts_a_new_profile() -> None:
+    """ "1 ever" on user_id is not a window: a second userId on a known device, a year later,
+    is another person."""
+    model = CdpModel(identity=anonymous_limit("weekly", limit=5))
+    visit(model, day(0), "a-1", user_id="u-1")
+    visit(model, day(365), "a-1", user_id="u-2")
+    assert model.profile("user_id", "u-1") is not model.profile("user_id", "u-2")
+    assert model.profile("anonymous_id", "a-1") is model.profile("user_id", "u-1")
+
+
+def test_identity_config_periods_are_validated_and_loaded() -> None:
+    with pytest.raises(ValueError, match=r"identifier_rule\.period must be one of .*'fortnightly'"):
+        IdentifierRule(type="anonymous_id", period="fortnightly")
+    config = load_identity_config(
+        {
+            "rules": [
+                {"type": "user_id", "limit": 1, "priority": 1},
+                {"type": "anonymous_id", "limit": 5, "priority": 3, "period": "weekly"},
+                {
+                    "type": "email",
+                    "limit": 5,
+                    "priority": 2,
+                    "trait": "email",
+                    "period": "annually",
+                },
+            ]
+        }
+    )
+    periods = {rule.type: (rule.limit, rule.period, rule.window) for rule in config.rules}
+    assert periods == {
+        "user_id": (1, "ever", None),
+        "anonymous_id": (5, "weekly", timedelta(days=7)),
+        "email": (5, "annually", timedelta(days=365)),
+    }
+    assert load_identity_config(b'{"rules": [{"type": "user_id"}, {"type": "anonymous_id"}]}')
+    bad_period = {"rules": [{"type": "user_id"}, {"type": "anonymous_id", "period": "hourly"}]}
+    with pytest.raises(
+        ValueError, match=r"^identity: identifier_rule\.period .* at `\$\.rules\[1\]`"
+    ):
+        load_identity_config(bad_period)
+    bad_limit = {"rules": [{"type": "user_id", "limit": "5 weekly"}]}
+    with pytest.raises(ValueError, match=r"Expected `int`, got `str` - at `\$\.rules\[0\]\.limit`"):
+        load_identity_config(bad_limit)
+    with pytest.raises(ValueError, match=r"unknown field `window`"):
+        load_identity_config({"rules": [{"type": "user_id", "window": "weekly"}]})
+    with pytest.raises(ValueError, match="identity: not JSON"):
+        load_identity_config("{rules")

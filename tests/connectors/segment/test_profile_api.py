@@ -1,5 +1,6 @@
 """The Segment-compatible Profile API over real HTTP (Hypercorn on 127.0.0.1:0): auth, the
-four resources, pagination, merged identities, errors in Segment's shape."""
+five resources of the users and accounts collections, pagination, merged identities, links,
+errors in Segment's shape."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from promoloop.actors.cdp import (
     Source,
     SourceRegistry,
 )
-from promoloop.actors.events import Identify, Page, Track, names
+from promoloop.actors.events import Group, Identify, Page, Track, names
 from promoloop.actors.runtime import World
 from promoloop.connectors.segment import TrackingStats, create_tracking_app
 from promoloop.connectors.segment.profile_api import register_profile_api
@@ -350,3 +351,238 @@ async def test_served_with_the_tracking_api_on_one_port() -> None:
     with pytest.raises(ValueError, match="profile_token"):
         async with serve_tracking_api(world, sources, profiles=cdp.model):
             pass
+
+
+ACCOUNTS = "/v1/spaces/spa_1/collections/accounts/profiles"
+
+
+def with_accounts() -> CdpModel:
+    """The :func:`populated` office, plus group calls: Pam joins Dunder Mifflin by her userId
+    and Sabre from her laptop (the same, merged profile), Jim joins Dunder Mifflin, and his
+    older group call arriving late makes his link the oldest; Dwight is in no account."""
+    model = populated()
+    calls: list[Any] = [
+        Group(
+            user_id="pam",
+            group_id="dunder",
+            traits={"name": "Dunder Mifflin", "plan": "pro"},
+            message_id="g1",
+            timestamp=at(30),
+        ),
+        Group(
+            user_id="jim",
+            group_id="dunder",
+            traits={"seats": 12},
+            message_id="g2",
+            timestamp=at(31),
+        ),
+        Group(
+            anonymous_id="a-laptop",
+            group_id="sabre",
+            traits={"name": "Sabre"},
+            message_id="g3",
+            timestamp=at(32),
+        ),
+        Group(
+            user_id="jim",
+            group_id="dunder",
+            traits={"plan": "basic"},  # older than g1: loses
+            message_id="g0",
+            timestamp=at(29),
+        ),
+        Track(user_id="dwight", event="Signed Up", message_id="d1", timestamp=at(33)),
+    ]
+    for call in calls:
+        model.ingest("crm", call, at(40))
+    return model
+
+
+@pytest.fixture
+async def accounts_client() -> AsyncIterator[httpx.AsyncClient]:
+    app = create_tracking_app(
+        sources=SourceRegistry([Source("storefront", "wk")]), ingest=_refuse, now=lambda: T0
+    )
+    register_profile_api(app, with_accounts(), token=TOKEN)
+    async with (
+        running_app(app) as url,
+        httpx.AsyncClient(base_url=url, headers=basic(TOKEN)) as http,
+    ):
+        yield http
+
+
+async def test_a_users_links_are_its_accounts(accounts_client: httpx.AsyncClient) -> None:
+    """Segment's shape: one item per linked account, named by its group_id external id; any
+    identifier of the merged profile finds the same links; limit/next page them."""
+    body = (await accounts_client.get(f"{BASE}/user_id:pam/links")).json()
+    assert body["data"] == [
+        {
+            "to_collection": "accounts",
+            "external_ids": [
+                {
+                    "id": "dunder",
+                    "type": "group_id",
+                    "source_id": "crm",
+                    "collection": "accounts",
+                    "created_at": "2026-01-05T08:30:00Z",
+                    "encoding": "none",
+                }
+            ],
+        },
+        {
+            "to_collection": "accounts",
+            "external_ids": [
+                {
+                    "id": "sabre",
+                    "type": "group_id",
+                    "source_id": "crm",
+                    "collection": "accounts",
+                    "created_at": "2026-01-05T08:32:00Z",
+                    "encoding": "none",
+                }
+            ],
+        },
+    ]
+    assert body["cursor"] == {
+        "url": f"{BASE}/user_id:pam/links",
+        "has_more": False,
+        "next": "",
+        "limit": 20,
+    }
+    by_device = await accounts_client.get(f"{BASE}/anonymous_id:a-laptop/links")
+    assert by_device.json()["data"] == body["data"]
+    first = (await accounts_client.get(f"{BASE}/user_id:pam/links", params={"limit": 1})).json()
+    assert [i["external_ids"][0]["id"] for i in first["data"]] == ["dunder"]
+    assert first["cursor"]["has_more"] is True
+    rest = await accounts_client.get(
+        f"{BASE}/user_id:pam/links", params={"limit": 1, "next": first["cursor"]["next"]}
+    )
+    assert [i["external_ids"][0]["id"] for i in rest.json()["data"]] == ["sabre"]
+    assert rest.json()["cursor"]["has_more"] is False
+    none = (await accounts_client.get(f"{BASE}/user_id:dwight/links")).json()
+    assert none["data"] == [] and none["cursor"]["has_more"] is False
+
+
+async def test_an_account_profile_reads_like_a_user(accounts_client: httpx.AsyncClient) -> None:
+    """traits (newest write wins; all of class custom), events (its group calls), external_ids,
+    metadata, in the users collection's shapes with ``collection: accounts``."""
+    traits = (await accounts_client.get(f"{ACCOUNTS}/group_id:dunder/traits")).json()
+    assert traits["traits"] == {"name": "Dunder Mifflin", "plan": "pro", "seats": 12}
+    assert traits["cursor"]["has_more"] is False
+    only = await accounts_client.get(
+        f"{ACCOUNTS}/group_id:dunder/traits", params={"include": "plan", "class": "custom"}
+    )
+    assert only.json()["traits"] == {"plan": "pro"}
+    audiences = await accounts_client.get(
+        f"{ACCOUNTS}/group_id:dunder/traits", params={"class": "audience"}
+    )
+    assert audiences.json()["traits"] == {}
+    paged = await accounts_client.get(f"{ACCOUNTS}/group_id:dunder/traits", params={"limit": 2})
+    assert list(paged.json()["traits"]) == ["name", "plan"]
+    assert paged.json()["cursor"]["next"] == "seats"
+
+    events = (await accounts_client.get(f"{ACCOUNTS}/group_id:dunder/events")).json()
+    assert [e["message_id"] for e in events["data"]] == ["g2", "g1", "g0"]
+    newest = events["data"][0]
+    assert newest["type"] == "group" and newest["properties"] == {"seats": 12}
+    assert newest["external_ids"] == [
+        {"collection": "accounts", "type": "group_id", "id": "dunder", "encoding": "none"}
+    ]
+    assert set(newest["related"]) == {"accounts"}
+
+    ids = (await accounts_client.get(f"{ACCOUNTS}/group_id:dunder/external_ids")).json()
+    assert ids["data"] == [
+        {
+            "source_id": "crm",
+            "collection": "accounts",
+            "id": "dunder",
+            "type": "group_id",
+            "created_at": "2026-01-05T08:30:00Z",
+            "encoding": "none",
+            "first_message_id": "g1",
+        }
+    ]
+    meta = (await accounts_client.get(f"{ACCOUNTS}/group_id:dunder/metadata")).json()
+    assert meta["metadata"] == {
+        "created_at": "2026-01-05T08:29:00Z",
+        "updated_at": "2026-01-05T08:31:00Z",
+        "expires_at": None,
+        "first_message_id": "g0",
+        "first_source_id": "crm",
+        "last_message_id": "g2",
+        "last_source_id": "crm",
+    }
+
+
+async def test_an_accounts_links_are_its_users(accounts_client: httpx.AsyncClient) -> None:
+    """Each linked user with all its identifiers, oldest link (by event time) first."""
+    body = (await accounts_client.get(f"{ACCOUNTS}/group_id:dunder/links")).json()
+    assert [item["to_collection"] for item in body["data"]] == ["users", "users"]
+    jim, pam = body["data"]
+    assert {(e["type"], e["id"]) for e in pam["external_ids"]} == {
+        ("user_id", "pam"),
+        ("email", "pam@example.com"),
+        ("anonymous_id", "a-phone"),
+        ("anonymous_id", "a-laptop"),
+    }
+    assert all(e["collection"] == "users" for e in pam["external_ids"])
+    assert [(e["type"], e["id"]) for e in jim["external_ids"]] == [("user_id", "jim")]
+    only_ids = await accounts_client.get(
+        f"{ACCOUNTS}/group_id:dunder/links", params={"include": "user_id"}
+    )
+    assert [[e["id"] for e in i["external_ids"]] for i in only_ids.json()["data"]] == [
+        ["jim"],
+        ["pam"],
+    ]
+
+
+async def test_accounts_errors_in_segment_shape(accounts_client: httpx.AsyncClient) -> None:
+    """Unknown account, a user identifier on accounts, an unknown collection → 404; bad
+    limits and cursors → 400; auth as on users."""
+    message = error(await accounts_client.get(f"{ACCOUNTS}/group_id:nope/traits"), 404, "not_found")
+    assert message == "Profile was not found."
+    error(await accounts_client.get(f"{ACCOUNTS}/user_id:pam/links"), 404, "not_found")
+    error(await accounts_client.get(f"{BASE}/group_id:dunder/traits"), 404, "not_found")
+    unknown = await accounts_client.get("/v1/spaces/spa_1/collections/things/profiles/x:y/links")
+    assert "things" in error(unknown, 404, "not_found")
+    for limit in ("0", "101", "many"):
+        response = await accounts_client.get(f"{BASE}/user_id:pam/links", params={"limit": limit})
+        error(response, 400, "validation_error")
+    response = await accounts_client.get(f"{ACCOUNTS}/group_id:dunder/links", params={"next": "x"})
+    error(response, 400, "invalid_request_error")
+    response = await accounts_client.get(
+        f"{ACCOUNTS}/group_id:dunder/traits", headers=basic("wrong")
+    )
+    error(response, 401, "authentication_error")
+
+
+async def test_group_calls_posted_to_the_tracking_api_make_accounts() -> None:
+    """A group call as the official SDKs send it (numeric groupId) through /v1/batch: the
+    account is readable by its string id, and the user links to it."""
+    world = World(seed=0, record=False)
+    cdp = world.add(CdpActor("cdp"))
+    sources = SourceRegistry([Source("storefront", "wk")])
+    async with (
+        serve_tracking_api(world, sources, "cdp", profiles=cdp.model, profile_token=TOKEN) as url,
+        httpx.AsyncClient(base_url=url, headers=basic(TOKEN)) as http,
+        trio.open_nursery() as nursery,
+    ):
+        await nursery.start(world.run)
+        batch = {
+            "batch": [
+                {
+                    "type": "group",
+                    "messageId": "g1",
+                    "userId": "dwight",
+                    "groupId": 7,
+                    "traits": {"name": "Schrute Farms", "employees": 3},
+                }
+            ]
+        }
+        posted = await http.post("/v1/batch", json=batch, headers=basic("wk"))
+        assert posted.json() == {"success": True, "accepted": 1}
+        await world.conductor.wait_quiet()
+        traits = await http.get("/v1/spaces/any/collections/accounts/profiles/group_id:7/traits")
+        assert traits.json()["traits"] == {"name": "Schrute Farms", "employees": 3}
+        links = await http.get("/v1/spaces/any/collections/users/profiles/user_id:dwight/links")
+        assert [i["external_ids"][0]["id"] for i in links.json()["data"]] == ["7"]
+        nursery.cancel_scope.cancel()
