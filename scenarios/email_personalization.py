@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from promoloop.actors.analytics.experiments import in_holdout
+from promoloop.actors.analytics.stages import StageWatch
 from promoloop.actors.analytics.tiers import TierWatch
 from promoloop.actors.cdp import ENGAGE_SOURCE, Subscription, load_audiences, load_computed_traits
 from promoloop.actors.cdp.points import DEFAULT_RULES, POINTS_SCORE, PointsActor, load_points_rules
@@ -60,6 +61,7 @@ DEFAULT_DAYS = 56
 TICK = 15 * 60.0
 ARRIVAL_DAYS = 7.0
 EMAIL, POINTS, PERSONALIZER, TIERS_WATCH = "email", "points", "personalizer", "tiers"
+STAGES_WATCH = "stages"
 
 CAP = Cap(max_messages=2, window_days=7, channel="email")
 NEWSLETTER_HOUR = 10.0
@@ -277,6 +279,7 @@ def _configure(loop: Loop, days: int, referee: Referee) -> Personalizer:
         (PERSONALIZER, {"sources": {STOREFRONT, ENGAGE_SOURCE, POINTS}, "types": {"identify"}}),
         (PERSONALIZER, {"sources": engage, "events": moves}),
         (TIERS_WATCH, {"sources": engage, "events": {names.AUDIENCE_ENTERED}}),
+        (STAGES_WATCH, {"sources": {STOREFRONT}, "types": {"track"}}),
     ]
     for destination, filters in routes:
         frozen = {k: frozenset(v) for k, v in filters.items()}
@@ -317,6 +320,7 @@ def _configure(loop: Loop, days: int, referee: Referee) -> Personalizer:
     loop.world.add(personalizer)
     referee.members = personalizer.members
     loop.world.add(TierWatch(TIERS_WATCH, tiers=TIERS))
+    loop.world.add(StageWatch(STAGES_WATCH))
     return personalizer
 
 
@@ -393,7 +397,7 @@ def _kpis(loop: Loop, personalizer: Personalizer, referee: Referee, days: int) -
     return (
         {"scenario": NAME}
         | report.email_kpis(loop, personalizer, *actors, audiences, CAP, titles, days)
-        | {"ab_test": ab}
+        | {"funnel": loop.world.actor(STAGES_WATCH).report(days), "ab_test": ab}
     )
 
 

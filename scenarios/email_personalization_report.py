@@ -473,6 +473,7 @@ def timeline(kpis: dict[str, Any]) -> list[str]:
     finals = {k: s["final"] for k, s in kpis["segments"].items()}
     lines.append(f"segments at the end: {finals}")
     lines.append(f"tier transitions: {kpis['transitions']['by_move']}")
+    lines.append(f"funnel (customers who reached each stage): {kpis['funnel']['reached']}")
     ab = kpis["ab_test"]
     if "skipped" in ab:
         return [*lines, f"A/B test skipped: {ab['skipped']}"]
@@ -507,6 +508,14 @@ def timeline(kpis: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _funnel_series(funnel: dict[str, Any]) -> dict[str, list[tuple[float, float]]]:
+    daily = funnel["daily"]
+    return {
+        stage: [(float(day), float(row[i])) for day, row in enumerate(daily)]
+        for i, stage in enumerate(funnel["stages"])
+    }
+
+
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
@@ -534,6 +543,16 @@ def write_html(result: ScenarioResult, directory: Path) -> Path:
             html_report.bar_chart(
                 "moves between tiers",
                 {k: float(v) for k, v in kpis["transitions"]["by_move"].items()},
+            ),
+        ),
+        (
+            "Funnel by stage",
+            html_report.table(
+                [{"": kind} | kpis["funnel"][kind] for kind in ("reached", "current")]
+            )
+            + html_report.line_chart(
+                "customers who reached each stage, per day",
+                _funnel_series(kpis["funnel"]),
             ),
         ),
         ("Emails by module", html_report.table(modules_rows)),

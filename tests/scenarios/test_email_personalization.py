@@ -353,6 +353,18 @@ def test_module_rates_are_reported(default: Simulation) -> None:
     )
 
 
+def test_the_funnel_by_stage_follows_the_orders(default: Simulation) -> None:
+    funnel = default.result.kpis["funnel"]
+    reached = list(funnel["reached"].values())
+    assert reached == sorted(reached, reverse=True) and reached[0] > 0
+    orders = default.loop.analytics.orders_by_user
+    assert funnel["reached"]["purchase"] == sum(1 for o in orders.values() if len(o) >= 1)
+    assert funnel["reached"]["retention"] == sum(1 for o in orders.values() if len(o) >= 2)
+    assert sum(funnel["current"].values()) == funnel["reached"]["awareness"]
+    assert len(funnel["daily"]) == default.result.summary["days"]
+    assert funnel["daily"][-1] == reached
+
+
 def test_a_run_too_short_for_the_test_skips_it(tmp_path: Path) -> None:
     assert campaign_at(29) == 14 * DAY + 10 * 3600
     with pytest.raises(ValueError, match="at least 29 days, got 28"):
