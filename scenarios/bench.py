@@ -315,6 +315,8 @@ def _cdp_section(events: int, customers: int) -> dict[str, Any]:
         events=5 * events,
         profiles=max(events // 2, 1),
         memory_profiles=min(customers, 2_000),
+        population_customers=10 * customers,
+        population_memory_customers=min(customers, 2_000),
     )
 
 

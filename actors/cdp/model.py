@@ -421,6 +421,7 @@ class CdpModel:
                     source=source,
                     message_id=message_id,
                 )
+        fresh = profile.history_size == 0  # this call created the profile
         profile.append_record(
             self.codec.encode_call(
                 micros, type_code, event_code, vocab.code(source), message_id, properties
@@ -444,7 +445,9 @@ class CdpModel:
         if (touched or merged) and self._sync_keys:
             keys = self._sync_keys if merged else self._synced_in(touched)
             routed.extend(self._sync(profile, received_at, now, keys))
-        if merged:
+        if merged or fresh:
+            # A new profile is evaluated against every audience once: one that reads only
+            # identify traits ("email missing") may hold from the first call, whatever it is.
             candidates: list[int] = list(range(len(self._table)))
         else:
             candidates = self._by_event.get(name, _NONE) if name is not None else _NONE
@@ -456,10 +459,11 @@ class CdpModel:
             self._reevaluate(profile, candidates, received_at, now, routed)
         unheard = profile.members & ~profile.announced_mask
         if unheard and profile.user_id is not None:
-            # Joined while anonymous (or merged in): destinations keyed by userId hear now.
+            # Joined while anonymous (or merged in): destinations keyed by userId hear now,
+            # stamped when Engage sends it (as every other change), not at the call's time.
             order = self._order
             for key in sorted(self.codec.keys_of(unheard)):
-                routed.append(self._engage(profile, order[key], True, at))
+                routed.append(self._engage(profile, order[key], True, received_at))
         return routed
 
     def _read_trait(self, profile: Profile, key: str, now: float) -> Any:

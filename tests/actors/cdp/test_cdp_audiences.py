@@ -359,3 +359,39 @@ def test_malformed_audiences_are_rejected_naming_the_field(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         load_audiences([item])
+
+
+def test_a_trait_only_audience_holds_for_a_new_profile_from_its_first_call() -> None:
+    """ "No email yet" reads only identify traits: a new anonymous visitor is in it from the
+    first call, in real time exactly as a backfill over the same profiles finds."""
+    model = CdpModel()
+    model.add_audience(
+        Audience(
+            key="incomplete", name="no email", condition=TraitCondition(trait="email", op="missing")
+        )
+    )
+    visit = Track(anonymous_id="anon-1", event=names.PRODUCT_VIEWED, message_id="v1")
+    routed = model.ingest("web", visit, day(0))
+    assert changes(routed) == [(names.AUDIENCE_ENTERED, "incomplete")]
+    model.ingest("web", Identify(user_id="u", anonymous_id="anon-1", traits={"email": "u@x.io"},
+                                 message_id="i1"), day(1))  # fmt: skip
+    assert members(model, "incomplete") == []
+    track(model, 2, ADDED, user="v")  # another new profile, a known user this time
+    assert members(model, "incomplete") == ["v"]
+    assert model.compute_audience("incomplete", day(3)) == []  # backfill agrees
+
+
+def test_a_membership_gained_anonymously_is_announced_when_the_user_is_known() -> None:
+    """The userId-keyed re-announcement goes out when Engage sends it: stamped with the time
+    the identify was accepted, like every other change, not the identify's own timestamp."""
+    model = CdpModel()
+    model.add_audience(ABANDONERS)
+    cart = Track(anonymous_id="anon-1", event=ADDED, message_id="c1", timestamp=day(0))
+    assert changes(model.ingest("web", cart, day(0))) == [
+        (names.AUDIENCE_ENTERED, "cart_abandoners")
+    ]
+    late = Identify(user_id="u", anonymous_id="anon-1", message_id="i1", timestamp=day(0.5))
+    routed = model.ingest("web", late, day(1))  # a call that reached the CDP half a day late
+    (entered,) = [e for s, e in routed if s == ENGAGE_SOURCE and isinstance(e, Track)]
+    assert (entered.user_id, entered.event) == ("u", names.AUDIENCE_ENTERED)
+    assert entered.timestamp == day(1)
