@@ -919,11 +919,9 @@ def run_population_workload(
             "max_s": max(run.latencies, default=0.0),
             "target_p99_s": 0.0,
             "entered_stamped_before_delivery": sum(1 for x in run.latencies if x > 0),
-            "note": "in-process, Engage events are delivered in the step that accepts the call; "
-            "a positive figure is an event stamped before that step: the re-announcement with "
-            "the userId of a membership gained while anonymous carries the identify's own "
-            "timestamp (up to one storefront tick before its acceptance), the others the "
-            "acceptance time",
+            "note": "in-process, Engage events are delivered in the step that accepts the call "
+            "and are stamped with its acceptance time; a positive figure would be an event "
+            "stamped before the step that delivered it",
         },
     }
 
