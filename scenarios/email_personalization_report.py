@@ -482,7 +482,7 @@ def timeline(kpis: dict[str, Any]) -> list[str]:
     for arm, a in primary["arms"].items():
         lines.append(
             f"  arm {arm} ({a['definition']}): {a['conversions']} of {a['recipients']} "
-            f"recipients converted ({_pct(a['conversion_rate'])}); true "
+            f"recipients converted ({_pct(_ratio(a['conversions'], a['recipients']))}); true "
             f"{_pct(a['true_conversion_rate'])}"
         )
     truth = primary["ground_truth"]
@@ -498,7 +498,7 @@ def timeline(kpis: dict[str, Any]) -> list[str]:
     for arm, a in itt["arms"].items():
         lines.append(
             f"  arm {arm}: {a['conversions']} of {a['customers']} converted "
-            f"({_pct(a['conversion_rate'])}); true extra per customer "
+            f"({_pct(_ratio(a['conversions'], a['customers']))}); true extra per customer "
             f"{a['true_extra_per_customer']}"
         )
     lines.append(
@@ -514,6 +514,11 @@ def _funnel_series(funnel: dict[str, Any]) -> dict[str, list[tuple[float, float]
         stage: [(float(day), float(row[i])) for day, row in enumerate(daily)]
         for i, stage in enumerate(funnel["stages"])
     }
+
+
+def _ratio(numerator: int, denominator: int) -> float | None:
+    """From the counts, not the rounded rate kept in kpis.json (71/141 prints 50.4 %)."""
+    return numerator / denominator if denominator else None
 
 
 def _pct(value: float | None) -> str:
