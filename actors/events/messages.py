@@ -96,7 +96,9 @@ class SendResult(msgspec.Struct, frozen=True, kw_only=True):
     message_id: str | None = None
     reason: str | None = None
     """When not sent: the policy's reason (``unsubscribed``, ``suppressed``,
-    ``frequency_cap``, ``unknown_channel``), ``no_address``, or ``quiet_hours`` when deferred."""
+    ``frequency_cap``, ``unknown_channel``), the request's (``no_address``, ``no_content``,
+    ``unknown_template``, ``template_error``), ``quiet_hours`` when deferred, or
+    ``unknown_request`` (a :class:`SendStatus` for a request the destination never saw)."""
     deferred_until: datetime | None = None
     """For ``quiet_hours``: when the destination will send it (it keeps the request)."""
 
@@ -140,3 +142,15 @@ class MessageInteraction(msgspec.Struct, frozen=True, kw_only=True):
     kind: str
     at: datetime
     text: str | None = None
+
+
+class SendStatus(msgspec.Struct, frozen=True):
+    """Ask a channel destination what became of a request it deferred (quiet hours).
+
+    Answered with a :class:`SendResult`: the final one once the destination has tried again
+    (sent, or refused by what changed meanwhile: a cap filled overnight, an unsubscribe), the
+    deferral again while it still waits, or ``reason="unknown_request"``. A sender that must
+    report final outcomes (a provider API's activity feed) asks when the deferral ends.
+    """
+
+    request_id: str

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from promoloop.actors.events import names
-from promoloop.actors.events.messages import EventBatch, SendMessage, SendResult
+from promoloop.actors.events.messages import EventBatch, SendMessage, SendResult, SendStatus
 from promoloop.actors.events.segment import Identify, SegmentEvent, Track
 from promoloop.actors.messaging.log import LoggedMessage, MessageLog
 from promoloop.actors.messaging.policy import CHANNELS, DeliveryPolicy
@@ -323,6 +323,8 @@ class ChannelDestination(Actor):
             return None
         if isinstance(message, SendMessage):
             result = self.send(message, self.now_dt())
+        elif isinstance(message, SendStatus):
+            result = self.status(message.request_id)
         elif isinstance(message, EventBatch):
             self.observe(message)
         elif isinstance(message, Wake) and message.tag == DEFERRED:
@@ -335,6 +337,18 @@ class ChannelDestination(Actor):
         await self._flush()
         self._arm()
         return result
+
+    def status(self, request_id: str) -> SendResult:
+        """What became of a request deferred by quiet hours (see :class:`SendStatus`)."""
+        final = self.outcomes.get(request_id)
+        if final is not None:
+            return final
+        for due, _, pending in self._deferred:
+            if pending.request_id == request_id:
+                return SendResult(
+                    request_id=request_id, sent=False, reason="quiet_hours", deferred_until=due
+                )
+        return SendResult(request_id=request_id, sent=False, reason="unknown_request")
 
     def _arm(self) -> None:
         if not self._deferred:

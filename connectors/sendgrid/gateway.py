@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 
 from promoloop.actors.events import names
-from promoloop.actors.events.messages import EventBatch, SendMessage, SendResult
+from promoloop.actors.events.messages import EventBatch, SendMessage, SendResult, SendStatus
 from promoloop.actors.events.segment import Track
 from promoloop.actors.messaging.webhook import WebhookDestination
 from promoloop.actors.runtime.actor import Actor, Started, Wake
@@ -96,6 +96,9 @@ class SendGridGateway(Actor):
         self.email = email
         self.webhooks = list(webhooks)
         self._scheduled: list[str] = []
+        self._deferred: dict[str, datetime] = {}
+        """Sends the destination holds for quiet hours, by msg_id: when to ask what became
+        of them (a cap filled overnight drops them; the activity must say so)."""
         self._outbox: list[dict[str, Any]] = []
         self._event_seq = 0
 
@@ -105,6 +108,8 @@ class SendGridGateway(Actor):
                 return None
             case Queued():
                 await self._on_queued(message.msg_ids)
+            case Wake(tag="deferred"):
+                await self._follow_deferred()
             case Wake():
                 await self._send_due()
             case EventBatch():
@@ -167,9 +172,36 @@ class SendGridGateway(Actor):
         elif result.reason == "quiet_hours":
             until = result.deferred_until.isoformat() if result.deferred_until else "later"
             self._note(activity, "deferred", now, f"quiet hours: the send waits until {until}")
+            self._follow(activity.msg_id, result.deferred_until or now + timedelta(hours=1))
         else:
             reason = result.reason or "refused"
             self._note(activity, "dropped", now, DROP_REASONS.get(reason, reason))
+
+    def _follow(self, msg_id: str, at: datetime) -> None:
+        self._deferred[msg_id] = at
+        self.schedule(self.world.time.seconds_at(at), Wake("deferred"))
+
+    async def _follow_deferred(self) -> None:
+        """Ask the destination about every deferral that has ended: delivered, dropped, or
+        (its own timer not run yet) still waiting, asked again a minute later."""
+        limit = self.now_dt() + timedelta(milliseconds=1)
+        due = sorted(m for m, at in self._deferred.items() if at <= limit)
+        for msg_id in due:
+            del self._deferred[msg_id]
+            activity = self.model.activities[msg_id]
+            result = await self.ask(self.email, SendStatus(msg_id))
+            if not isinstance(result, SendResult):
+                raise TypeError(f"{self.email} answered SendStatus with {type(result).__name__}")
+            now = self.now_dt()
+            if result.sent:
+                if result.message_id is not None and activity.status == PROCESSED:
+                    self.model.link(activity, result.message_id)
+                self._note(activity, "delivered", now, None)
+            elif result.reason == "quiet_hours":
+                self._follow(msg_id, max(result.deferred_until or now, now) + timedelta(minutes=1))
+            else:
+                reason = result.reason or "refused"
+                self._note(activity, "dropped", now, DROP_REASONS.get(reason, reason))
 
     # -- what the CDP reports back ---------------------------------------------------------------
     def _on_cdp(self, batch: EventBatch) -> None:

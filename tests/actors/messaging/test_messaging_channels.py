@@ -253,6 +253,25 @@ async def test_quiet_hours_answer_deferred_and_send_in_the_customers_morning(
     assert [p.user_id for p in sink.received] == ["u1", "u2"]
 
 
+def test_send_status_follows_a_deferred_request_to_its_end() -> None:
+    """While quiet hours hold it the answer is the deferral; afterwards the final result (here
+    the cap, filled meanwhile); a request never seen is named as such."""
+    policy = DeliveryPolicy(
+        quiet_hours=QuietHours(start_hour=21, end_hour=8), caps=[Cap(max_messages=1, window_days=7)]
+    )
+    email = EmailDestination("email", policy=policy, templates=[OFFER])
+    email.tracking = _Null()
+    email.observe(EventBatch("cdp", (identify("u1"),)))
+    night = DEFAULT_EPOCH + timedelta(hours=23)
+    held = email.send(request(1, "u1", "email"), night)
+    assert held.reason == "quiet_hours" and email.status("r1") == held
+    assert email.send(request(2, "u1", "email"), night + timedelta(hours=10)).sent  # 09:00
+    email.run_deferred(night + timedelta(hours=10))
+    final = email.status("r1")
+    assert (final.sent, final.reason) == (False, "frequency_cap")
+    assert email.status("nope").reason == "unknown_request"
+
+
 async def test_bad_requests_are_refused_with_a_reason_naming_the_problem(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

@@ -21,7 +21,7 @@ from sendgrid.helpers.mail import CustomArg, Mail, SendAt
 from promoloop.actors.cdp import ENGAGE_SOURCE, Subscription
 from promoloop.actors.events import names
 from promoloop.actors.messaging.email import EmailDestination
-from promoloop.actors.messaging.policy import DeliveryPolicy, QuietHours
+from promoloop.actors.messaging.policy import Cap, DeliveryPolicy, QuietHours
 from promoloop.actors.promotions import DiscountCampaign
 from promoloop.actors.promotions.discounts import Discount
 from promoloop.actors.runtime import DAY, HOUR, World
@@ -174,3 +174,32 @@ async def test_send_at_goes_out_on_the_worlds_timer(
     due = datetime.fromtimestamp(message.send_at.send_at, UTC)
     assert len(run.email.log) > 0
     assert all(abs(e.sent_at - due) < timedelta(milliseconds=1) for e in run.email.log)
+
+
+async def test_a_deferred_send_the_cap_then_refuses_is_reported_dropped(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Two mails held overnight by quiet hours, a cap of one a week: when the quiet hours end
+    the destination sends the first and refuses the second, and Email Activity says so."""
+    policy = DeliveryPolicy(
+        quiet_hours=QuietHours(start_hour=0, end_hour=23), caps=[Cap(max_messages=1, window_days=7)]
+    )
+    async with running(policy) as run:
+        for subject in ("First", "Second"):
+            assert (await run.call(run.sdk.send, run.mail(subject))).status_code == 202
+        await trio.sleep(HOUR)
+        assert {m["status"] for m in await run.activity()} == {"processed"}
+        await trio.sleep(DAY)
+        later = await run.activity()
+    by_subject = {
+        subject: [m for m in later if m["subject"] == subject] for subject in ("First", "Second")
+    }
+    bounced = {m["to_email"] for m in later if m["reason"] and m["reason"].startswith("550")}
+    reachable = set(run.known) - bounced
+    assert reachable
+    assert {m["to_email"] for m in by_subject["First"] if m["status"] == "delivered"} == reachable
+    dropped = [m for m in by_subject["Second"] if m["to_email"] in reachable]
+    assert {(m["status"], m["reason"]) for m in dropped} == {
+        ("not_delivered", "Frequency Cap Reached")
+    }
+    assert len(run.email.log) == len(reachable)
