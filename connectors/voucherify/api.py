@@ -196,14 +196,9 @@ def create_voucherify_app(
 
         def run(model: PromotionEngineModel) -> dict[str, Any]:
             listed = [c for c in model.campaigns.values() if not c.standalone]
-            return {
-                "object": "list",
-                "data_ref": "campaigns",
-                "campaigns": [
-                    wire.campaign_json(model, c) for c in wire.page(listed, limit, page_no)
-                ],
-                "total": len(listed),
-            }
+            return wire.paged_list(
+                "campaigns", listed, lambda c: wire.campaign_json(model, c), limit, page_no
+            )
 
         return _json(await call(run))
 
@@ -288,14 +283,9 @@ def create_voucherify_app(
                 if (campaign_id is None or v.campaign_id == campaign_id)
                 and (holder is None or v.holder == holder)
             ]
-            return {
-                "object": "list",
-                "data_ref": "vouchers",
-                "vouchers": [
-                    wire.voucher_json(model, v) for v in wire.page(listed, limit, page_no)
-                ],
-                "total": len(listed),
-            }
+            return wire.paged_list(
+                "vouchers", listed, lambda v: wire.voucher_json(model, v), limit, page_no
+            )
 
         return _json(await call(run))
 
@@ -412,15 +402,13 @@ def create_voucherify_app(
 
         def run(model: PromotionEngineModel) -> dict[str, Any]:
             rules = list(model.validation_rules.values())
-            return {
-                "object": "list",
-                "data_ref": "data",
-                "data": [
-                    wire.rule_json(r, rule_meta.get(r.id), assigned(model, r.id))
-                    for r in wire.page(rules, limit, page_no)
-                ],
-                "total": len(rules),
-            }
+            return wire.paged_list(
+                "data",
+                rules,
+                lambda r: wire.rule_json(r, rule_meta.get(r.id), assigned(model, r.id)),
+                limit,
+                page_no,
+            )
 
         return _json(await call(run))
 
@@ -739,14 +727,9 @@ def create_voucherify_app(
             listed = model.list_redemptions(campaign_id=campaign_id, customer_id=customer)
             if result not in (None, "", "SUCCESS"):
                 listed = []  # refused redemptions are answered, not stored
-            return {
-                "object": "list",
-                "data_ref": "redemptions",
-                "redemptions": [
-                    wire.redemption_json(model, r) for r in wire.page(listed, limit, page_no)
-                ],
-                "total": len(listed),
-            }
+            return wire.paged_list(
+                "redemptions", listed, lambda r: wire.redemption_json(model, r), limit, page_no
+            )
 
         return _json(await call(run))
 

@@ -12,6 +12,7 @@ promoloop extension (documented in ``docs/voucherify-api.md``): a campaign body 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, time
 from typing import Any, TypeVar
 
@@ -748,6 +749,22 @@ def segment_json(segment: Segment) -> dict[str, Any]:
             "object": "segment",
         }
     )
+
+
+def paged_list(
+    ref: str,
+    items: list[Any],
+    render: Callable[[Any], dict[str, Any]],
+    limit: int | None,
+    page_no: int | None,
+) -> dict[str, Any]:
+    """Voucherify's list envelope: one page of ``items`` under ``ref``, ``total`` of all."""
+    return {
+        "object": "list",
+        "data_ref": ref,
+        ref: [render(item) for item in page(items, limit, page_no)],
+        "total": len(items),
+    }
 
 
 def page(items: list[Any], limit: int | None, page_no: int | None) -> list[Any]:
