@@ -22,6 +22,7 @@ written is undone before the refusal propagates. The HTTP face calls it under on
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -658,19 +659,12 @@ class TalonModel:
                 continue
             coupon_fired |= rule.needs_coupon
             referral_fired |= rule.needs_referral
+            effect_failure = functools.partial(self._failure, campaign, index, rule, None)
             for e_index, effect in enumerate(rule.effects):
                 if isinstance(effect, SetDiscount):
                     if event is not None:
                         outcome.failures.append(
-                            self._failure(
-                                campaign,
-                                index,
-                                rule,
-                                None,
-                                e_index,
-                                coupon,
-                                "setDiscount needs a session",
-                            )
+                            effect_failure(e_index, coupon, "setDiscount needs a session")
                         )
                         continue
                     desired = effect.cents(remaining)
@@ -678,15 +672,7 @@ class TalonModel:
                     if value <= 0:
                         if desired > 0:
                             outcome.failures.append(
-                                self._failure(
-                                    campaign,
-                                    index,
-                                    rule,
-                                    None,
-                                    e_index,
-                                    coupon,
-                                    "the campaign budget is spent",
-                                )
+                                effect_failure(e_index, coupon, "the campaign budget is spent")
                             )
                         continue
                     props: dict[str, Any] = {"name": effect.name, "value": money(value)}
@@ -704,14 +690,8 @@ class TalonModel:
                     if session.profile_id is None or points <= 0:
                         if session.profile_id is None:
                             outcome.failures.append(
-                                self._failure(
-                                    campaign,
-                                    index,
-                                    rule,
-                                    None,
-                                    e_index,
-                                    coupon,
-                                    "loyalty points need a customer profile",
+                                effect_failure(
+                                    e_index, coupon, "loyalty points need a customer profile"
                                 )
                             )
                         continue
