@@ -430,30 +430,28 @@ def stream(count: int, profiles: int, span_days: float = SPAN_DAYS) -> list[Trac
 # -- ingest through the actor pipeline ------------------------------------------------------
 
 
-class _TimedSource(Actor):
-    """Plays an SDK: decodes the stream in batches of ``BATCH`` and tells the CDP each batch
-    at the virtual time of its last event, so windows slide while the stream plays."""
+class _RecordedSource(Actor):
+    """Plays a source: tells the CDP each batch of JSON calls, decoded, at its virtual time
+    (seconds), so windows slide while the stream plays (a recording's receive times, or the
+    first call's time of each SDK batch of the synthetic stream)."""
 
-    def __init__(self, payloads: list[bytes], times: list[float]) -> None:
+    def __init__(self, times: list[float], batches: list[list[bytes]]) -> None:
         super().__init__("storefront")
-        self.payloads = payloads
         self.times = times
+        self.batches = batches
         self._next = 0
         self._decoder = msgspec.json.Decoder(SegmentEvent)
 
     async def receive(self, message: Any, sender: str) -> Any:
         if isinstance(message, Started | Wake):
-            # A wake-up is for the batch it was set for, whatever float rounding did to the
-            # clock reading; later batches go too if their time has come.
             due = self.times[self._next] if self._next < len(self.times) else 0.0
             now = max(self.now, due if isinstance(message, Wake) else 0.0)
             decode = self._decoder.decode
-            while self._next < len(self.payloads) and self.times[self._next] <= now:
-                start = self._next
-                self._next = min(start + BATCH, len(self.payloads))
-                chunk = self.payloads[start : self._next]
+            while self._next < len(self.batches) and self.times[self._next] <= now:
+                chunk = self.batches[self._next]
+                self._next += 1
                 await self.tell("cdp", EventBatch(self.name, tuple(decode(p) for p in chunk)))
-            if self._next < len(self.payloads):
+            if self._next < len(self.batches):
                 self.schedule(self.times[self._next], Wake("batch"))
         return None
 
@@ -519,7 +517,10 @@ def _run_pipeline(
 
 def _pipeline(payloads: list[bytes], times: list[float]) -> tuple[CdpActor, _LatencySink]:
     until = (times[-1] if times else 0.0) + 1.0
-    return _run_pipeline(_TimedSource(payloads, times), configure, until)
+    starts = range(0, len(payloads), BATCH)
+    batches = [payloads[i : i + BATCH] for i in starts]
+    source = _RecordedSource([times[i] for i in starts], batches)
+    return _run_pipeline(source, configure, until)
 
 
 def _percentile(values: Any, q: float) -> float:
@@ -712,31 +713,6 @@ def record_population(
     )
 
 
-class _RecordedSource(Actor):
-    """Replays a recording: tells the CDP each recorded batch, decoded, at its recorded virtual
-    time, so windows slide as they did while the population ran."""
-
-    def __init__(self, recorded: RecordedStream) -> None:
-        super().__init__("storefront")
-        self.times = recorded.times
-        self.batches = recorded.batches
-        self._next = 0
-        self._decoder = msgspec.json.Decoder(SegmentEvent)
-
-    async def receive(self, message: Any, sender: str) -> Any:
-        if isinstance(message, Started | Wake):
-            due = self.times[self._next] if self._next < len(self.times) else 0.0
-            now = max(self.now, due if isinstance(message, Wake) else 0.0)
-            decode = self._decoder.decode
-            while self._next < len(self.batches) and self.times[self._next] <= now:
-                chunk = self.batches[self._next]
-                self._next += 1
-                await self.tell("cdp", EventBatch(self.name, tuple(decode(p) for p in chunk)))
-            if self._next < len(self.batches):
-                self.schedule(self.times[self._next], Wake("batch"))
-        return None
-
-
 def _traced_bytes(
     batches: Iterable[tuple[datetime, list[SegmentEvent]]],
     setup: Callable[[CdpModel], CdpModel],
@@ -810,7 +786,9 @@ def replay_population(recorded: RecordedStream) -> tuple[CdpActor, _LatencySink]
     """A recording through the timed pipeline (decode, hop, CDP actor with the representative
     definitions, a destination), until just after its last batch."""
     until = (recorded.times[-1] if recorded.times else 0.0) + 1.0
-    return _run_pipeline(_RecordedSource(recorded), configure_population, until)
+    return _run_pipeline(
+        _RecordedSource(recorded.times, recorded.batches), configure_population, until
+    )
 
 
 class _Outcome(msgspec.Struct, frozen=True):
