@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
 from promoloop.actors.cdp.accounts import Accounts, Link
 from promoloop.actors.cdp.audiences import Audience, Compiled, Condition, compile_condition
 from promoloop.actors.cdp.destinations import Subscription
@@ -44,7 +46,7 @@ Routed = tuple[str, SegmentEvent]
 """(source, event) as delivered to destinations."""
 
 
-class Membership:
+class Membership(msgspec.Struct, gc=False):
     """A membership change whose Engage events (an ``Audience Entered``/``Exited`` track and
     the boolean trait's identify) are built only when a destination takes them.
 
@@ -52,31 +54,18 @@ class Membership:
     destinations subscribe to a few of these events, so building every one of them (two
     Structs, their dicts and message ids) was most of the cost of a change. The ids and the
     sequence number are fixed when the change happens, so a late build gives the same events
-    as an eager one.
+    as an eager one. A Struct (built positionally, in C) because one is made per change.
     """
 
-    __slots__ = ("anonymous_id", "at", "entered", "key", "name", "personas", "seq", "user_id")
-
-    def __init__(
-        self,
-        key: str,
-        name: str,
-        entered: bool,
-        seq: int,
-        at: datetime,
-        user_id: str | None,
-        anonymous_id: str | None,
-        personas: dict[str, Any],
-    ) -> None:
-        self.key = key
-        self.name = name
-        self.entered = entered
-        self.seq = seq
-        self.at = at
-        self.user_id = user_id
-        self.anonymous_id = anonymous_id
-        self.personas = personas
-        """The audience's ``context.personas`` (shared template: each event gets a copy)."""
+    key: str
+    name: str
+    entered: bool
+    seq: int
+    at: datetime
+    user_id: str | None
+    anonymous_id: str | None
+    personas: dict[str, Any]
+    """The audience's ``context.personas`` (shared template: each event gets a copy)."""
 
     def context(self) -> dict[str, Any]:
         return {"personas": self.personas.copy()}
@@ -85,7 +74,7 @@ class Membership:
         return Track(
             message_id=f"engage-{self.seq:08d}-t",
             timestamp=self.at,
-            context=self.context(),
+            context={"personas": self.personas.copy()},
             event=names.AUDIENCE_ENTERED if self.entered else names.AUDIENCE_EXITED,
             properties={"audience_key": self.key, "audience_name": self.name},
             user_id=self.user_id,
@@ -96,7 +85,7 @@ class Membership:
         return Identify(
             message_id=f"engage-{self.seq:08d}-i",
             timestamp=self.at,
-            context=self.context(),
+            context={"personas": self.personas.copy()},
             traits={self.key: self.entered},
             user_id=self.user_id,
             anonymous_id=self.anonymous_id,
@@ -228,8 +217,8 @@ class CdpModel:
         cleared when definitions change or when it grows past a bound)."""
         self._routing_for: tuple[Subscription, ...] = ()
         """The subscriptions the routing caches (``_takers``, ``_wanted``) were built from."""
-        self._takers: dict[tuple[str, str, str | None], tuple[str, ...]] = {}
-        """(source, call type, event name) → destinations taking it (see :meth:`route`)."""
+        self._takers: dict[tuple[str, type, str | None], tuple[str, ...]] = {}
+        """(source, call class, event name) → destinations taking it (see :meth:`route`)."""
         self._wanted: tuple[list[tuple[str, bool, bool, bool]], bool, bool, bool] | None = None
         """Per subscription: (destination, takes Entered, takes Exited, takes the identify);
         then whether any takes each (None: recompute; subscriptions changed)."""
@@ -247,8 +236,16 @@ class CdpModel:
         self.plans = TrackingPlans()
         self.dedup = Deduplicator(dedup_window)
         self.ingested: Counter[str] = Counter()
-        self.audience_changes: Counter[str] = Counter()
-        self.sizes: dict[str, int] = {}
+        self._audience_changes: Counter[str] = Counter()
+        self._sizes: dict[str, int] = {}
+        self._flips: list[int] = []
+        self._delta: list[int] = []
+        """Definition index → membership changes and net size change not yet tallied into
+        the counters and the size series: a change only bumps two ints here, and the tally
+        (:meth:`_tally`) runs once per instant, since every change of an instant falls in the
+        same size bucket (the result is the same as tallying each change)."""
+        self._tally_now = math.nan
+        self._untallied = False
         self._series: dict[str, tuple[array[float], array[int]]] = {}
         """Per audience: bucket starts (Unix seconds) and the size at each bucket's end, as
         two parallel arrays (16 bytes a point instead of a tuple, a datetime and an int)."""
@@ -273,6 +270,45 @@ class CdpModel:
     def duplicates(self) -> Counter[str]:
         """Calls accepted and ignored as repeats, by source."""
         return self.dedup.duplicates
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        """Members of each audience, by key (read it, do not write it)."""
+        if self._untallied:
+            self._tally(self._tally_now)
+        return self._sizes
+
+    @property
+    def audience_changes(self) -> Counter[str]:
+        """Membership changes (entries and exits) of each audience so far."""
+        if self._untallied:
+            self._tally(self._tally_now)
+        return self._audience_changes
+
+    def _tally(self, now: float) -> None:
+        """Fold the untallied changes (made at :attr:`_tally_now`) into the counters, sizes and
+        size series, and start tallying changes made at ``now``. Called whenever the model is
+        driven at a new instant, and before anything reads the tallies."""
+        if self._untallied:
+            self._untallied = False
+            flips, delta = self._flips, self._delta
+            keys = self.codec.audience_keys
+            step = self._size_resolution
+            bucket = math.floor(self._tally_now / step) * step
+            for index, count in enumerate(flips):
+                if not count:
+                    continue
+                key = keys[index]
+                self._audience_changes[key] += count
+                size = self._sizes[key] = self._sizes[key] + delta[index]
+                flips[index] = delta[index] = 0
+                starts, sizes = self._series[key]
+                if starts and starts[-1] == bucket:
+                    sizes[-1] = size
+                else:
+                    starts.append(bucket)
+                    sizes.append(size)
+        self._tally_now = now
 
     # -- configuration ----------------------------------------------------------------------
     def add_computed_trait(self, trait: ComputedTrait) -> ComputedTrait:
@@ -309,7 +345,10 @@ class CdpModel:
         self.audiences[key] = audience
         self._compiled[key] = compiled
         self._order[key] = index
-        self.sizes[key] = 0
+        self._tally(math.nan)
+        self._sizes[key] = 0
+        self._flips.append(0)
+        self._delta.append(0)
         self._series[key] = (array("d"), array("q"))
         bit = self.codec.add_audience(key, audience.name)
         self._bits.append(bit)
@@ -359,6 +398,8 @@ class CdpModel:
         now = received_at.timestamp()
         if now > self.now:
             self.now = now
+        if now != self._tally_now:
+            self._tally(now)
         if self.dedup.seen(source, event.message_id, now):
             return []
         checked = self.plans.check(source, event, received_at)
@@ -519,32 +560,25 @@ class CdpModel:
     def _change(
         self, profile: Profile, index: int, entered: bool, at: datetime, now: float
     ) -> Pending:
-        """One membership change: the profile's bit, the counters, the size series (as
-        :meth:`_resize`, inline: this runs several times per call), then Engage."""
+        """One membership change: the profile's bit, the untallied counts (see :meth:`_tally`;
+        ``now`` is the instant being tallied), then Engage."""
         profile.members ^= self._bits[index]
-        key = self.codec.audience_keys[index]
-        self.audience_changes[key] += 1
-        size = self.sizes[key] = self.sizes[key] + (1 if entered else -1)
-        starts, sizes = self._series[key]
-        step = self._size_resolution
-        bucket = math.floor(now / step) * step
-        if starts and starts[-1] == bucket:
-            sizes[-1] = size
-        else:
-            starts.append(bucket)
-            sizes.append(size)
+        self._flips[index] += 1
+        self._delta[index] += 1 if entered else -1
+        self._untallied = True
         return self._engage(profile, index, entered, at)
 
     def _resize(self, key: str, delta: int, when: float) -> None:
-        size = self.sizes[key] = self.sizes[key] + delta
-        starts, sizes = self._series[key]
+        sizes = self.sizes  # tallies what is pending first: the series stays in time order
+        size = sizes[key] = sizes[key] + delta
+        starts, points = self._series[key]
         step = self._size_resolution
         bucket = math.floor(when / step) * step
         if starts and starts[-1] == bucket:
-            sizes[-1] = size
+            points[-1] = size
         else:
             starts.append(bucket)
-            sizes.append(size)
+            points.append(size)
 
     @property
     def size_series(self) -> dict[str, list[tuple[datetime, int]]]:
@@ -712,6 +746,8 @@ class CdpModel:
         if not self._due or self._due[0][0] > seconds:
             return []
         routed: list[Pending] = []
+        if seconds != self._tally_now:
+            self._tally(seconds)
         heap = self._due
         while heap and heap[0][0] <= seconds:
             due, profile_id = heapq.heappop(heap)
@@ -757,6 +793,8 @@ class CdpModel:
         now = as_utc(now)
         seconds = to_seconds(now)
         self.now = max(self.now, seconds)
+        if seconds != self._tally_now:
+            self._tally(seconds)
         routed: list[Pending] = []
         for profile in self.profiles():
             routed.extend(self._evaluate(profile, key, now, seconds))
@@ -798,24 +836,26 @@ class CdpModel:
                     if identify is not None and identifies:
                         out.setdefault(destination, []).append((source, identify))
                 continue
+            kind = type(event)
             name = event.event if isinstance(event, Track) else None
-            takers = self._takers.get((source, event.__struct_config__.tag, name))  # type: ignore[union-attr]
+            takers = self._takers.get((source, kind, name))
             if takers is None:
-                takers = self._takers_of(source, event.__struct_config__.tag, name)  # type: ignore[union-attr]
+                takers = self._takers_of(source, kind, name)
             for destination in takers:
                 out.setdefault(destination, []).append((source, event))  # type: ignore[arg-type]
         return dict(sorted(out.items()))
 
-    def _takers_of(self, source: str, call_type: str, name: str | None) -> tuple[str, ...]:
+    def _takers_of(self, source: str, kind: type, name: str | None) -> tuple[str, ...]:
         """The destinations (in subscription order) taking calls of this source, type and
         event name: a subscription reads nothing else, so this is cached per kind of call
         instead of testing every subscription on every call."""
+        call_type = kind.__struct_config__.tag  # type: ignore[attr-defined]
         takers = tuple(
             sub.destination for sub in self.subscriptions if sub.takes(source, call_type, name)
         )
         if len(self._takers) >= 4_096:
             self._takers.clear()
-        self._takers[(source, call_type, name)] = takers
+        self._takers[(source, kind, name)] = takers
         return takers
 
     def _engage_wanted(self) -> tuple[list[tuple[str, bool, bool, bool]], bool, bool, bool]:
@@ -899,6 +939,8 @@ class CdpModel:
         """(bucket start, size at the end of the bucket) for each bucket where it changed."""
         if key not in self.audiences:
             raise KeyError(f"no audience {key!r}")
+        if self._untallied:
+            self._tally(self._tally_now)
         starts, sizes = self._series[key]
         out: list[tuple[datetime, int]] = []
         for start, size in zip(starts, sizes, strict=True):

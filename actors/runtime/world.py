@@ -15,6 +15,7 @@ import trio
 
 from promoloop.actors.runtime.actor import Actor, Started
 from promoloop.actors.runtime.clock import DEFAULT_EPOCH, SimTime
+from promoloop.actors.runtime.collector import tuned_collector
 from promoloop.actors.runtime.conductor import Conductor
 from promoloop.actors.runtime.envelope import Envelope
 from promoloop.actors.runtime.errors import ActorCrashed, Deadlock, UnknownActor
@@ -96,22 +97,25 @@ class World:
         """
         self.net.attach_clock(trio.lowlevel.current_clock())
         try:
-            async with trio.open_nursery() as nursery:
-                self._nursery = nursery
-                self.time.start()
-                for actor in self.actors.values():
-                    nursery.start_soon(actor.run, name=f"actor:{actor.name}")
-                nursery.start_soon(self.conductor.run, name="conductor")
-                nursery.start_soon(self.timers.run, name="timers")
-                for name in sorted(self.actors):
-                    self.timers.schedule(0.0, name, Started())
-                task_status.started(self)
-                if until is None:
-                    await trio.sleep_forever()
-                await trio.sleep_until(self.time.to_trio(until))
-                await self.conductor.wait_quiet()
-                self.ended_at = self.time.seconds()
-                nursery.cancel_scope.cancel()
+            # Fewer, larger garbage-collector passes over the run's long-lived heap (see
+            # :mod:`collector`); restored when the run ends.
+            with tuned_collector():
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    self.time.start()
+                    for actor in self.actors.values():
+                        nursery.start_soon(actor.run, name=f"actor:{actor.name}")
+                    nursery.start_soon(self.conductor.run, name="conductor")
+                    nursery.start_soon(self.timers.run, name="timers")
+                    for name in sorted(self.actors):
+                        self.timers.schedule(0.0, name, Started())
+                    task_status.started(self)
+                    if until is None:
+                        await trio.sleep_forever()
+                    await trio.sleep_until(self.time.to_trio(until))
+                    await self.conductor.wait_quiet()
+                    self.ended_at = self.time.seconds()
+                    nursery.cancel_scope.cancel()
         except BaseExceptionGroup as group:
             crash = _first(group, ActorCrashed)
             if crash is not None:
