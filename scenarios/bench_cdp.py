@@ -745,8 +745,7 @@ def _drive(model: CdpModel, batches: Iterable[tuple[datetime, list[SegmentEvent]
     batch outlives it while memory is read.)"""
     for received, events in batches:
         model.advance_lazy(received)
-        for event in events:
-            model.ingest_lazy("storefront", event, received)
+        model.ingest_batch_lazy("storefront", events, received)
 
 
 def _population_memory(recorded: RecordedStream) -> dict[str, Any]:

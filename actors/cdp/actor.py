@@ -65,10 +65,7 @@ class CdpActor(Actor):
         elif isinstance(message, ComputeAudience):
             routed.extend(self.model.compute_audience_lazy(message.key, now))
         elif isinstance(message, EventBatch):
-            ingest = self.model.ingest_lazy
-            source = message.source
-            for event in message.events:
-                routed.extend(ingest(source, event, now))
+            routed.extend(self.model.ingest_batch_lazy(message.source, message.events, now))
         elif isinstance(message, DeliveryFailed):
             self.deliveries.failed(sender, message.batch, message.reason, self.now)
         elif isinstance(message, Wake):

@@ -131,36 +131,65 @@ class Deduplicator:
     """Remembers (source, messageId) for ``window`` seconds of virtual time.
 
     Calls without a messageId are never duplicates (the Tracking API always assigns one; only
-    in-process producers may leave it empty).
+    in-process producers may leave it empty). Ids are remembered per source and forgotten in
+    groups: every id a source sends at one instant (a batch) shares one expiry record.
     """
 
     def __init__(self, window: float = DEDUP_WINDOW) -> None:
         self.window = window
         self._seen: dict[str, dict[str, float]] = {}
-        self._order: deque[tuple[float, str, str]] = deque()
+        self._order: deque[tuple[float, str, list[str]]] = deque()
+        """(time, source, ids first seen then): one group per source and instant."""
+        self._size = 0
         self.duplicates: Counter[str] = Counter()
 
-    def seen(self, source: str, message_id: str, now: float) -> bool:
+    def evict(self, now: float) -> None:
+        """Forget the ids seen ``window`` seconds or more before ``now``."""
         order = self._order
         while order and order[0][0] + self.window <= now:
-            at, src, mid = order.popleft()
-            known = self._seen.get(src)
-            if known is not None and known.get(mid) == at:
-                del known[mid]
-        if not message_id:
-            return False
+            at, source, ids = order.popleft()
+            self._size -= len(ids)
+            known = self._seen.get(source)
+            if known is None:
+                continue
+            for message_id in ids:
+                if known.get(message_id) == at:
+                    del known[message_id]
+
+    def group(self, source: str, now: float) -> tuple[dict[str, float], list[str]]:
+        """The ids known from ``source`` and the list recording those first seen at ``now``:
+        :meth:`seen` for a whole batch without a lookup or a record per call."""
         known = self._seen.get(source)
         if known is None:
             known = self._seen[source] = {}
+        order = self._order
+        if order and order[-1][0] == now and order[-1][1] == source:
+            return known, order[-1][2]
+        ids: list[str] = []
+        order.append((now, source, ids))
+        return known, ids
+
+    def seen(self, source: str, message_id: str, now: float) -> bool:
+        """Whether ``message_id`` is a repeat from ``source`` (counted); remembers it if not."""
+        self.evict(now)
+        if not message_id:
+            return False
+        known, ids = self.group(source, now)
+        return self.check(source, message_id, now, known, ids)
+
+    def check(
+        self, source: str, message_id: str, now: float, known: dict[str, float], ids: list[str]
+    ) -> bool:
         if message_id in known:
             self.duplicates[source] += 1
             return True
         known[message_id] = now
-        order.append((now, source, message_id))
+        ids.append(message_id)
+        self._size += 1
         return False
 
     def __len__(self) -> int:
-        return len(self._order)
+        return self._size
 
 
 class CdpModel:
@@ -393,6 +422,14 @@ class CdpModel:
     def ingest_lazy(self, source: str, event: SegmentEvent, received_at: datetime) -> list[Pending]:
         """:meth:`ingest`, with membership changes left as :class:`Membership` items for
         :meth:`route` to build only for the destinations that take them (the actor's path)."""
+        return self.ingest_batch_lazy(source, (event,), received_at)
+
+    def ingest_batch_lazy(
+        self, source: str, events: Iterable[SegmentEvent], received_at: datetime
+    ) -> list[Pending]:
+        """:meth:`ingest_lazy` for every call of a batch received at one instant, in order:
+        what depends only on the source and the instant (clocks, tallies, dedup expiry and
+        bookkeeping, the source's code) is done once per batch instead of once per call."""
         if received_at.tzinfo is None:
             received_at = received_at.replace(tzinfo=UTC)
         now = received_at.timestamp()
@@ -400,11 +437,37 @@ class CdpModel:
             self.now = now
         if now != self._tally_now:
             self._tally(now)
-        if self.dedup.seen(source, event.message_id, now):
-            return []
+        dedup = self.dedup
+        dedup.evict(now)
+        known, fresh_ids = dedup.group(source, now)
+        check = dedup.check
+        source_code = self.codec.vocabulary.code(source)
+        one = self._ingest_one
+        out: list[Pending] = []
+        accepted = 0
+        for event in events:
+            message_id = event.message_id
+            if message_id and check(source, message_id, now, known, fresh_ids):
+                continue
+            accepted += one(source, source_code, event, received_at, now, out)
+        if accepted:
+            self.ingested[source] += accepted
+        return out
+
+    def _ingest_one(
+        self,
+        source: str,
+        source_code: int,
+        event: SegmentEvent,
+        received_at: datetime,
+        now: float,
+        out: list[Pending],
+    ) -> bool:
+        """One call not seen before: tracking plan, identity, traits, history, audiences;
+        appends what it routes to ``out``; False when the source's plan blocks it."""
         checked = self.plans.check(source, event, received_at)
         if checked is None:
-            return []
+            return False
         event = checked
         stamp = event.timestamp
         if stamp is None:
@@ -465,7 +528,7 @@ class CdpModel:
         fresh = profile.history_size == 0  # this call created the profile
         profile.append_record(
             self.codec.encode_call(
-                micros, type_code, event_code, vocab.code(source), message_id, properties
+                micros, type_code, event_code, source_code, message_id, properties
             ),
             counted,
         )
@@ -473,8 +536,8 @@ class CdpModel:
             profile.updated_at = at
             profile.last_message_id = message_id
             profile.last_source = source
-        self.ingested[source] += 1
-        routed: list[Pending] = [(source, event)]
+        routed = out
+        routed.append((source, event))
         touched: list[int] = []
         if name is not None:
             touched = self.traits.apply(profile, name, event.properties, at_seconds, now)  # type: ignore[union-attr]
@@ -505,7 +568,7 @@ class CdpModel:
             order = self._order
             for key in sorted(self.codec.keys_of(unheard)):
                 routed.append(self._engage(profile, order[key], True, received_at))
-        return routed
+        return True
 
     def _read_trait(self, profile: Profile, key: str, now: float) -> Any:
         slot = self.traits.public.get(key)

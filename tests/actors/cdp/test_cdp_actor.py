@@ -310,13 +310,13 @@ async def test_a_slow_destination_does_not_hold_up_ingestion(
     ]
     world.add(Feeder("store", batches))
     ingested_at: list[float] = []
-    original = cdp.model.ingest_lazy
+    original = cdp.model.ingest_batch_lazy
 
     def spy(*args: Any) -> Any:
         ingested_at.append(trio.current_time())
         return original(*args)
 
-    cdp.model.ingest_lazy = spy  # type: ignore[method-assign]
+    cdp.model.ingest_batch_lazy = spy  # type: ignore[method-assign]
     await world.run(until=60.0)
     assert len(cdp.model.profiles()) == 20
     assert max(ingested_at) - min(ingested_at) < 1.0  # never waited on the slow destination

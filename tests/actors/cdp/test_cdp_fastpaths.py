@@ -150,3 +150,64 @@ def test_merged_profiles_keep_an_audience_boolean_if_either_was_a_member() -> No
     assert profile is not None and profile is model.profile("anonymous_id", "anon-1")
     assert profile.audiences == {"buyers"} and profile.traits["buyers"] is True
     assert model.sizes["buyers"] == 1
+
+
+def _busy_model() -> CdpModel:
+    model = CdpModel()
+    model.add_computed_trait(
+        ComputedTrait(key="views_1d", kind="count", event="Viewed", window_days=1)
+    )
+    model.add_audience(
+        Audience(key="browsers", name="Browsers", condition=PerformedEvent(event="Viewed"))
+    )
+    model.add_audience(
+        Audience(
+            key="keen", name="Keen", condition=TraitCondition(trait="views_1d", op="gte", value=2)
+        )
+    )
+    return model
+
+
+def _calls() -> list[Track | Identify]:
+    calls: list[Track | Identify] = []
+    for i in range(40):
+        user = f"u{i % 7}"
+        calls.append(Track(user_id=user, event="Viewed", timestamp=day(i / 20), message_id=f"v{i}"))
+        if i % 9 == 0:
+            calls.append(Identify(user_id=user, traits={"plan": i}, message_id=f"i{i}"))
+    calls.append(calls[3])  # a repeat within the batch
+    calls.append(Track(user_id="u1", event="Viewed", message_id=""))  # no id: never a repeat
+    calls.append(Track(user_id="u1", event="Viewed", message_id=""))
+    return calls
+
+
+def test_a_batch_ingests_exactly_as_its_calls_one_by_one() -> None:
+    one_by_one, batched = _busy_model(), _busy_model()
+    calls = _calls()
+    at = day(2)
+    expected = [item for call in calls for item in one_by_one.ingest_lazy("web", call, at)]
+    got = batched.ingest_batch_lazy("web", calls, at)
+    assert one_by_one.route(expected) == batched.route(got)
+    assert len(got) > len(calls)  # Engage changes came with the calls
+    assert batched.ingested == one_by_one.ingested == {"web": len(calls) - 1}
+    assert batched.duplicates == one_by_one.duplicates == {"web": 1}
+    assert batched.sizes == one_by_one.sizes
+    assert batched.audience_changes == one_by_one.audience_changes
+    assert batched.size_series == one_by_one.size_series
+    for mine, theirs in zip(batched.profiles(), one_by_one.profiles(), strict=True):
+        assert mine.events == theirs.events
+        assert batched.traits_of(mine) == one_by_one.traits_of(theirs)
+
+
+def test_dedup_forgets_a_batch_of_ids_together_after_the_window() -> None:
+    model = CdpModel(dedup_window=3_600.0)
+    first = [Track(user_id="u", event="A", message_id=f"m{i}") for i in range(5)]
+    model.ingest_batch_lazy("web", first, day(0))
+    assert len(model.dedup) == 5
+    model.ingest_batch_lazy("web", first[:2], day(0) + timedelta(minutes=59))
+    assert model.duplicates == {"web": 2}
+    assert model.ingest_batch_lazy("other", first[:1], day(0) + timedelta(minutes=59))
+    assert len(model.dedup) == 6  # per source
+    model.ingest_batch_lazy("web", first, day(0) + timedelta(hours=1))
+    assert model.duplicates == {"web": 2}  # the first batch's ids were forgotten together
+    assert model.ingested == {"web": 10, "other": 1}
