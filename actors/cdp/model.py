@@ -260,6 +260,8 @@ class CdpModel:
         """Definition index → the audience's ``context.personas`` template."""
         """(profile, its identifier count, user id, anonymous id) of the last Engage change."""
         self._sync_keys: list[str] = []
+        self._synced_of: dict[tuple[int, ...], list[str]] = {}
+        """Touched slots → the synced keys among them (a cache, see :meth:`_synced_in`)."""
         self._synced: dict[str, dict[str, Any]] = {}
         self.subscriptions: list[Subscription] = []
         self.plans = TrackingPlans()
@@ -347,6 +349,7 @@ class CdpModel:
         self._programs.clear()
         if trait.sync:
             self._sync_keys.append(trait.key)
+            self._synced_of.clear()
         return trait
 
     def add_computed_traits(self, traits: Iterable[ComputedTrait]) -> None:
@@ -700,9 +703,17 @@ class CdpModel:
         return {"user_id": None, "anonymous_id": anonymous[0] if anonymous else profile.id}
 
     def _synced_in(self, slots: Iterable[int]) -> list[str]:
-        """The synced computed trait keys among ``slots``, in definition order."""
-        wanted = set(slots)
-        return [k for k in self._sync_keys if self.traits.public[k] in wanted]
+        """The synced computed trait keys among ``slots``, in definition order (cached per
+        set of slots: an event touches the same slots every time)."""
+        key = tuple(slots)
+        keys = self._synced_of.get(key)
+        if keys is None:
+            wanted = set(key)
+            keys = [k for k in self._sync_keys if self.traits.public[k] in wanted]
+            if len(self._synced_of) >= 1_024:
+                self._synced_of.clear()
+            self._synced_of[key] = keys
+        return keys
 
     def _sync(self, profile: Profile, at: datetime, now: float, keys: list[str]) -> list[Routed]:
         """An identify on the engage source with those synced computed traits (``keys``) whose
