@@ -262,7 +262,10 @@ class CdpModel:
         self._sync_keys: list[str] = []
         self._synced_of: dict[tuple[int, ...], list[str]] = {}
         """Touched slots → the synced keys among them (a cache, see :meth:`_synced_in`)."""
-        self._synced: dict[str, dict[str, Any]] = {}
+        self._synced: dict[str, tuple[Any, ...]] = {}
+        """Profile id → the values last sent of each synced trait, by position in
+        ``_sync_keys`` (``_UNSET``: never sent). A tuple, not a dict: one per profile."""
+        self._sync_position: dict[str, int] = {}
         self.subscriptions: list[Subscription] = []
         self.plans = TrackingPlans()
         self.dedup = Deduplicator(dedup_window)
@@ -348,6 +351,7 @@ class CdpModel:
         self.traits.add(trait)
         self._programs.clear()
         if trait.sync:
+            self._sync_position[trait.key] = len(self._sync_keys)
             self._sync_keys.append(trait.key)
             self._synced_of.clear()
         return trait
@@ -720,18 +724,21 @@ class CdpModel:
         value changed since last sent."""
         if not keys:
             return []
-        last = self._synced.get(profile.id)
+        last = self._synced.get(profile.id, ())
+        position = self._sync_position
         changes: dict[str, Any] = {}
         for key in keys:
             value = self.traits.value(profile, self.traits.public[key], now)
-            previous = _UNSET if last is None else last.get(key, _UNSET)
+            at_position = position[key]
+            previous = last[at_position] if at_position < len(last) else _UNSET
             if previous is _UNSET or previous != value:
                 changes[key] = value
         if not changes:
             return []
-        if last is None:
-            last = self._synced[profile.id] = {}
-        last.update(changes)
+        values = list(last) + [_UNSET] * (len(self._sync_keys) - len(last))
+        for key, value in changes.items():
+            values[position[key]] = value
+        self._synced[profile.id] = tuple(values)
         self._engage_seq += 1
         context = self._personas("trait", ",".join(sorted(changes)))
         identify = Identify(
