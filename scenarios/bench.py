@@ -314,9 +314,9 @@ def _cdp_section(events: int, customers: int) -> dict[str, Any]:
     return run_cdp_bench(
         events=5 * events,
         profiles=max(events // 2, 1),
-        memory_profiles=min(customers, 2_000),
+        memory_profiles=min(customers, 10_000),
         population_customers=10 * customers,
-        population_memory_customers=min(customers, 2_000),
+        population_memory_customers=min(customers, 10_000),
     )
 
 

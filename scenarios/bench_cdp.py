@@ -825,7 +825,7 @@ def run_population_workload(
     days: float = POPULATION_DAYS,
     arrival_days: float = POPULATION_ARRIVAL_DAYS,
     repeat: int = 1,
-    memory_customers: int = 2_000,
+    memory_customers: int = 10_000,
     memory_days: float = MEMORY_DAYS,
 ) -> dict[str, Any]:
     """The representative workload: the storefront's own stream into the CDP with a marketing
@@ -940,13 +940,13 @@ def run_cdp_bench(
     events: int = 1_000_000,
     profiles: int = 100_000,
     repeat: int = 1,
-    memory_profiles: int = 2_000,
+    memory_profiles: int = 10_000,
     history_events: int = 50,
     http_samples: int = 200,
     population_customers: int = POPULATION_CUSTOMERS,
     population_days: float = POPULATION_DAYS,
     population_arrival_days: float = POPULATION_ARRIVAL_DAYS,
-    population_memory_customers: int = 2_000,
+    population_memory_customers: int = 10_000,
     population_memory_days: float = MEMORY_DAYS,
 ) -> dict[str, Any]:
     """Measure the CDP as the issue asks; returns the figures as a JSON-ready dict.
