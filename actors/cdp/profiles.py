@@ -3,11 +3,24 @@
 Memory is the constraint that shapes this module (the target is <= 4 KB per profile with 50
 events of history, see docs/cdp.md). A naive history keeps every event's ``properties`` dict,
 its ``datetime`` and its message id alive as Python objects: several hundred bytes per event.
-Here the history is one ``bytearray`` per profile holding length-prefixed msgpack records, with
-the call type, event name and source replaced by small integer codes from a vocabulary shared by
-every profile of a model. Reading the history (the Profile API, snapshots, tests) decodes it back
-into :class:`HistoryEntry` values; nothing on the ingest hot path ever decodes it, because the
-incremental state lives elsewhere (``event_counts``, computed trait states).
+Here the history is one immutable ``bytes`` per profile of length-prefixed msgpack records,
+with the call type, event name and source replaced by small integer codes from a vocabulary
+shared by every profile of a model (~60 bytes for a rich storefront call, ~35 for a lean one).
+
+Only the latest calls stay raw. Each time the raw tail reaches ``HISTORY_BLOCK`` (16) records
+it is sealed: compressed into one block with raw deflate (level 1) primed by a preset
+dictionary that the model's codec freezes, at its first seal, from the latest 4 KB of records
+it encoded. Blocks of storefront calls shrink ~3.5x (without the dictionary ~2.2x; lean
+synthetic calls ~1.9x), so 50 calls take ~1.2 KB instead of ~3.1 KB. Sealing costs ~25 us per
+block in a run (~1.6 us per call, mostly zlib itself); a profile with fewer than 16 calls pays
+nothing and stores its records as they are. The history ``limit`` drops whole blocks inside
+(fewer than two blocks more are stored); reads skip the excess, so a profile shows exactly its
+latest ``limit`` calls.
+
+Reading the history (the Profile API, snapshots, merges, tests) decompresses the blocks and
+decodes the records back into :class:`HistoryEntry` values; nothing on the ingest hot path ever
+decodes it, because the incremental state lives elsewhere (``event_counts``, computed trait
+states). Appending a call copies the (compressed) history once, as before.
 
 Engage's own events (``Audience Entered``/``Exited``) are not calls: a churny workspace makes
 more of them than calls, so they do not go into the call history. Each profile keeps the latest
@@ -20,6 +33,7 @@ order (one int each, no per-profile set or dict), decoded on read.
 from __future__ import annotations
 
 import heapq
+import zlib
 from array import array
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -36,6 +50,21 @@ ENGAGE_HISTORY_LIMIT = 16
 """Engage membership events a profile keeps by default (the latest; see ``HistoryCodec``)."""
 MAX_AUDIENCES = 0x8000
 """Audiences a model can define (the membership log packs the index in 15 bits)."""
+HISTORY_BLOCK = 16
+"""Calls per sealed history block (see ``HistoryCodec``): small enough that the raw tail of
+the latest calls stays short, large enough that deflate finds repeats within a block."""
+ZDICT_SIZE = 4_096
+"""Bytes of recent records a codec freezes as its preset dictionary at its first seal."""
+_ZLIB_LEVEL = 1
+"""Fastest deflate level: on ~1 KB blocks primed by the dictionary, level 2 gains ~3 % on rich
+calls but loses ~2 % on lean ones."""
+_ZLIB_WBITS = -13
+"""Raw deflate (no zlib header or checksum: 6 bytes per block) with an 8 KB window: the whole
+dictionary and a typical block (~1 KB) stay in reach, and the compressor's state is small
+enough that copying a primed one (see ``HistoryCodec.seal``) is cheaper than priming anew."""
+_ZLIB_MEMLEVEL = 4
+"""Deflate's hash size: 4 loses 0.3 % of the ratio against the default 8 on these blocks and
+makes the state ~10x smaller to copy."""
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -121,10 +150,16 @@ class HistoryCodec:
       is the code of the tuple of top-level property keys, followed by their values. Keys
       repeat on every event of a kind, so a whole key set costs one small int, and encoding is
       one tuple built in C (no per-key work on the ingest path);
-    ``limit`` bounds the number of calls a profile keeps (oldest dropped first); lifetime
+    ``limit`` bounds the number of calls a profile shows (oldest dropped first); lifetime
     counts are kept separately in ``Profile.event_counts``, so dropping history never changes
     an audience or a computed trait. ``engage_limit`` bounds the Engage membership events a
     profile keeps in its membership log (see the module docstring).
+
+    A profile's history is sealed every ``block`` records (see :meth:`seal` for the layout):
+    the raw records are compressed with a preset dictionary (:attr:`zdict`) that every
+    profile of the codec shares, frozen at the first seal so that every block stays
+    decodable. :meth:`decode_history` reads a history back; :meth:`records`, :meth:`decode`
+    and :meth:`first_record_end` work on raw framed records.
 
     The codec also holds what every profile of a model shares to decode its bit masks: the
     audiences in definition order (``audience_keys``; bit ``i`` is audience ``i``).
@@ -135,13 +170,25 @@ class HistoryCodec:
         limit: int | None = None,
         vocabulary: Vocabulary | None = None,
         engage_limit: int | None = ENGAGE_HISTORY_LIMIT,
+        *,
+        block: int = HISTORY_BLOCK,
     ) -> None:
         if limit is not None and limit < 1:
             raise ValueError(f"history limit must be >= 1 or None, got {limit}")
         if engage_limit is not None and engage_limit < 0:
             raise ValueError(f"engage history limit must be >= 0 or None, got {engage_limit}")
+        if not 2 <= block <= 255:
+            raise ValueError(f"history block must be 2..255 calls, got {block}")
         self.limit = limit
         self.engage_limit = engage_limit
+        self.block = block
+        """Calls per sealed block (a block's header stores its count in one byte)."""
+        self._sample: bytearray | None = bytearray()
+        """The latest records encoded, until the first seal freezes the dictionary from it."""
+        self._zdict: bytes | None = None
+        self._packer: zlib._Compress | None = None
+        """A compressor primed with the dictionary: each seal copies it (~3 us less than
+        priming a new one, a fifth of a seal)."""
         self.vocabulary = vocabulary or Vocabulary()
         self._shapes: dict[tuple[str, ...], int] = {}
         self._shape_keys: list[tuple[str, ...]] = []
@@ -263,7 +310,13 @@ class HistoryCodec:
             )
         else:
             record = (micros, type_code, event_code, source_code, stored)
-        return self._framed(self._encode(record))
+        framed = self._framed(self._encode(record))
+        sample = self._sample
+        if sample is not None:  # only until the first seal: then one attribute test per call
+            sample += framed
+            if len(sample) > 2 * ZDICT_SIZE:
+                del sample[:-ZDICT_SIZE]
+        return framed
 
     def encode(self, entry: HistoryEntry) -> bytes:
         vocab = self.vocabulary
@@ -317,8 +370,110 @@ class HistoryCodec:
         )
 
     def decode(self, buffer: bytes | bytearray) -> list[HistoryEntry]:
+        """Raw framed records (a profile's history may hold sealed blocks: read it with
+        :meth:`decode_history`)."""
         view = memoryview(buffer)
         return [self.decode_record(view[start:end]) for start, end in self.records(buffer)]
+
+    # -- sealed blocks ------------------------------------------------------------------------
+    @property
+    def zdict(self) -> bytes | None:
+        """The preset dictionary of every sealed block (None until the first seal). Frozen
+        once set: changing it would make every block sealed with it undecodable."""
+        return self._zdict
+
+    def _freeze(self, tail: bytes) -> zlib._Compress:
+        """The dictionary, from the latest ``ZDICT_SIZE`` bytes of records encoded before the
+        first seal: a natural mix of the calls the model sees, so the kinds that repeat most
+        are the most likely to be at its end, where deflate's matches are cheapest. (Ordering a
+        sample by kind, or taking the very first records, measured 1-7 % worse.) Deterministic
+        for a given input. The sealing tail stands in when nothing was encoded here. Returns
+        the primed compressor."""
+        sample = self._sample
+        zdict = bytes(sample[-ZDICT_SIZE:]) if sample else tail[-ZDICT_SIZE:]
+        self._zdict = zdict
+        self._sample = None
+        self._packer = zlib.compressobj(
+            _ZLIB_LEVEL, zlib.DEFLATED, _ZLIB_WBITS, _ZLIB_MEMLEVEL, zdict=zdict
+        )
+        return self._packer
+
+    @staticmethod
+    def _prefix(size: int) -> bytes:
+        """A frame's size prefix (as records have: 2 bytes, or 4 with the top bit set)."""
+        if size < 0x8000:
+            return size.to_bytes(2, "big")
+        return (size | 0x8000_0000).to_bytes(4, "big")
+
+    @staticmethod
+    def _frame_at(buffer: bytes | memoryview, pos: int) -> tuple[int, int]:
+        """(body start, end) of the frame (record, block or sealed region) at ``pos``."""
+        if buffer[pos] & 0x80:
+            body = pos + 4
+            return body, body + (int.from_bytes(buffer[pos:body], "big") & 0x7FFF_FFFF)
+        body = pos + 2
+        return body, body + (buffer[pos] << 8 | buffer[pos + 1])
+
+    def seal(self, history: bytes, stored: int) -> tuple[bytes, int]:
+        """Compress the raw tail of ``history`` (``stored`` records, a multiple of ``block``:
+        the tail holds exactly ``block``) into a sealed block, and drop the oldest block when
+        the others still hold ``limit`` calls. Returns the new history and its record count.
+
+        Layout: a history of fewer than ``block`` records is its raw records. From then on
+        it is one sealed region, framed like a record (so the tail is found without walking
+        the blocks), holding ``stored // block`` blocks, then the raw tail. A block is framed
+        too, and its body is its record count (one byte) then the raw deflate stream."""
+        block = self.block
+        if stored > block:
+            first, sealed = self._frame_at(history, 0)
+        else:
+            first = sealed = 0
+        tail = history[sealed:]
+        primed = self._packer
+        if primed is None:
+            primed = self._freeze(tail)
+        packer = primed.copy()
+        packed = packer.compress(tail) + packer.flush()
+        limit = self.limit
+        if limit is not None and stored - block >= limit:
+            first = self._frame_at(history, first)[1]  # the oldest block goes
+            stored -= block
+        kept = memoryview(history)[first:sealed]
+        head = self._prefix(len(packed) + 1)
+        region = self._prefix(len(kept) + len(head) + 1 + len(packed))
+        return b"".join((region, kept, head, bytes((block,)), packed)), stored
+
+    def unseal(self, history: bytes, stored: int) -> bytes:
+        """The framed records of a history of ``stored`` records (see :meth:`seal`), oldest
+        first, with its blocks decompressed."""
+        blocks = stored // self.block
+        if not blocks:
+            return history
+        pos, sealed = self._frame_at(history, 0)
+        parts: list[bytes] = []
+        for _ in range(blocks):
+            body, end = self._frame_at(history, pos)
+            if history[body] != self.block:
+                raise ValueError(f"history block of {history[body]} records, not {self.block}")
+            unpacker = zlib.decompressobj(_ZLIB_WBITS, self._zdict or b"")
+            parts.append(unpacker.decompress(history[body + 1 : end]))
+            pos = end
+        if pos != sealed:
+            raise ValueError("history blocks do not match the record count")
+        parts.append(history[sealed:])
+        return b"".join(parts)
+
+    def decode_history(self, history: bytes, stored: int) -> list[HistoryEntry]:
+        """The calls a history of ``stored`` records shows: exactly the latest ``limit`` (it
+        may hold almost two blocks more, see :meth:`seal`), oldest first."""
+        raw = self.unseal(history, stored)
+        limit = self.limit
+        start = 0
+        if limit is not None and stored > limit:
+            for _ in range(stored - limit):
+                start = self._frame_at(raw, start)[1]
+        view = memoryview(raw)[start:]
+        return [self.decode_record(view[s:e]) for s, e in self.records(view)]
 
 
 DEFAULT_CODEC = HistoryCodec()
@@ -341,6 +496,7 @@ class Profile:
         "_history",
         "_merged_from",
         "_refused_merges",
+        "_stored",
         "announced_mask",
         "computed",
         "created_at",
@@ -349,7 +505,6 @@ class Profile:
         "event_counts",
         "first_message_id",
         "first_source",
-        "history_size",
         "id",
         "identifiers",
         "identify_traits",
@@ -387,9 +542,12 @@ class Profile:
         """Event time of each identify trait's latest write (last write wins by it)."""
         self._codec = codec or DEFAULT_CODEC
         self._history = b""
-        """Framed records, exactly sized (immutable ``bytes``: a ``bytearray`` over-allocates
-        by about an eighth, and re-copying a few KB per call costs less than that memory)."""
-        self.history_size = 0
+        """Sealed blocks then the raw tail of framed records (see ``HistoryCodec.seal``), in
+        one exactly sized immutable ``bytes``: a ``bytearray`` over-allocates by about an
+        eighth, a second object would cost ~40 B, and re-copying the ~1 KB per call costs
+        less than either."""
+        self._stored = 0
+        """Records in ``_history`` (fewer than two blocks beyond the codec's limit)."""
         self._engage_log: array[int] | None = None
         """Membership log: ``[micros, seq << 16 | index << 1 | entered, ...]``, latest last."""
         self.event_counts: dict[str, int] = {}
@@ -559,16 +717,30 @@ class Profile:
     def append_record(self, record: bytes, name: str) -> None:
         """Append one framed record (see :class:`HistoryCodec`) and count ``name`` (the event
         name, or the call type). The model encodes records itself, without building a
-        :class:`HistoryEntry` per call."""
+        :class:`HistoryEntry` per call. Once per ``block`` records the raw tail is sealed
+        (compressed); nothing is decoded here."""
+        codec = self._codec
         history = self._history + record
-        self.history_size += 1
-        limit = self._codec.limit
-        if limit is not None and self.history_size > limit:
-            history = history[self._codec.first_record_end(history) :]
-            self.history_size -= 1
+        stored = self._stored + 1
+        limit = codec.limit
+        if limit is not None and stored > limit and limit < codec.block:
+            # A limit below a block never seals: the raw tail is trimmed record by record.
+            history = history[codec.first_record_end(history) :]
+            stored -= 1
+        elif stored % codec.block == 0:
+            history, stored = codec.seal(history, stored)
         self._history = history
+        self._stored = stored
         counts = self.event_counts
         counts[name] = counts.get(name, 0) + 1
+
+    @property
+    def history_size(self) -> int:
+        """Calls in the history: at most the codec's limit (whole blocks are dropped, so
+        almost two blocks more may be stored; reads skip them)."""
+        stored = self._stored
+        limit = self._codec.limit
+        return stored if limit is None or stored <= limit else limit
 
     @property
     def engage_size(self) -> int:
@@ -576,7 +748,7 @@ class Profile:
         return len(self._engage_log) // 2 if self._engage_log is not None else 0
 
     def _calls(self) -> list[HistoryEntry]:
-        return self._codec.decode(self._history)
+        return self._codec.decode_history(self._history, self._stored)
 
     def _memberships(self) -> list[HistoryEntry]:
         log = self._engage_log
@@ -596,6 +768,7 @@ class Profile:
         return list(heapq.merge(calls, engage, key=_timestamp))
 
     def history_bytes(self) -> int:
+        """Bytes the history really stores: sealed blocks, raw tail and membership log."""
         log = self._engage_log
         return len(self._history) + (len(log) * log.itemsize if log is not None else 0)
 
@@ -608,7 +781,7 @@ class Profile:
         self._absorb_traits(other)
         calls = sorted([*self._calls(), *other._calls()], key=lambda e: (e.timestamp, e.message_id))
         self._history = b""
-        self.history_size = 0
+        self._stored = 0
         counts = self.event_counts
         self.event_counts = {}
         for entry in calls:
