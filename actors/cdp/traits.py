@@ -1362,21 +1362,25 @@ def _timed_source(engine: TraitEngine) -> tuple[str, str, dict[str, Any]]:
         if form == "log":
             slide.extend(["    if s:", "        n = len(s)"])
             due.extend(["    if s:", "        n = len(s)"])
+            # One bisection per distinct window (a public and an audience's "orders in 30
+            # days" are one); the widest window's cut is what the log keeps.
+            by_window: dict[float, list[int]] = {}
             for member in engine._members[place]:
                 window = engine._windows[member]
+                assert window is not None
+                by_window.setdefault(window, []).append(member)
+            reach = engine._reach[place]
+            for window, members in by_window.items():
                 w = out.const(window)
                 both(2, f"g = _br(s, now - {w})")
-                slide.extend(
-                    [
-                        f"        if g > _br(s, since - {w}):",
-                        f"            changed.append({member})",
-                    ]
-                )
+                slide.append(f"        if g > _br(s, since - {w}):")
+                slide.extend(f"            changed.append({member})" for member in members)
                 both(2, "if g < n:", f"    x = s[g] + {w}", "    if x < due:", "        due = x")
-            reach = out.const(engine._reach[place])
+                if window == reach:
+                    slide.append("        cut = g")
             slide.extend(
                 [
-                    f"        g = _br(s, now - {reach})",
+                    "        g = cut",
                     "        if g == n:",
                     f"            states[{place}] = None",
                     "        elif g:",
