@@ -31,9 +31,8 @@ def test_tuned_collector_restores_after_an_error() -> None:
 
 
 def test_tuned_collector_refuses_a_threshold_below_one() -> None:
-    with pytest.raises(ValueError, match="threshold"):
-        with tuned_collector(0):
-            pass
+    with pytest.raises(ValueError, match="threshold"), tuned_collector(0):
+        pass
 
 
 def test_a_world_runs_with_the_tuned_collector_and_restores_it() -> None:
