@@ -31,6 +31,7 @@ def test_bench_reports_pipeline_next_to_its_floors() -> None:
     assert figures["ratio_to_per_event_floor"] == pytest.approx(
         figures["events_per_s"] / figures["floor_channel_hop_plus_decode_per_event_events_per_s"],
         rel=0.01,
+        abs=0.0006,  # the ratio is reported to 3 decimals
     )
     http = report["http_v1_batch"]
     assert http["events"] == 3_000 and http["events_per_s"] > 0

@@ -62,6 +62,7 @@ def test_tiny_bench_reports_every_figure() -> None:
     assert ingest["ratio_to_per_event_floor"] == pytest.approx(
         ingest["events_per_s"] / ingest["floor_channel_hop_plus_decode_per_event_events_per_s"],
         rel=0.01,
+        abs=0.0006,  # the ratio is reported to 3 decimals
     )
     assert ingest["audience_changes"] > 0
     assert ingest["audience_changes_per_event"] == pytest.approx(
