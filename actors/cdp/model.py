@@ -67,9 +67,6 @@ class Membership(msgspec.Struct, gc=False):
     personas: dict[str, Any]
     """The audience's ``context.personas`` (shared template: each event gets a copy)."""
 
-    def context(self) -> dict[str, Any]:
-        return {"personas": self.personas.copy()}
-
     def track(self) -> Track:
         return Track(
             message_id=f"engage-{self.seq:08d}-t",
@@ -308,15 +305,13 @@ class CdpModel:
     @property
     def sizes(self) -> dict[str, int]:
         """Members of each audience, by key (read it, do not write it)."""
-        if self._untallied:
-            self._tally(self._tally_now)
+        self._tally(self._tally_now)
         return self._sizes
 
     @property
     def audience_changes(self) -> Counter[str]:
         """Membership changes (entries and exits) of each audience so far."""
-        if self._untallied:
-            self._tally(self._tally_now)
+        self._tally(self._tally_now)
         return self._audience_changes
 
     def _tally(self, now: float) -> None:
@@ -327,22 +322,27 @@ class CdpModel:
             self._untallied = False
             flips, delta = self._flips, self._delta
             keys = self.codec.audience_keys
-            step = self._size_resolution
-            bucket = math.floor(self._tally_now / step) * step
             for index, count in enumerate(flips):
                 if not count:
                     continue
                 key = keys[index]
                 self._audience_changes[key] += count
-                size = self._sizes[key] = self._sizes[key] + delta[index]
+                self._add_size(key, delta[index], self._tally_now)
                 flips[index] = delta[index] = 0
-                starts, sizes = self._series[key]
-                if starts and starts[-1] == bucket:
-                    sizes[-1] = size
-                else:
-                    starts.append(bucket)
-                    sizes.append(size)
         self._tally_now = now
+
+    def _add_size(self, key: str, delta: int, when: float) -> None:
+        """Change an audience's size by ``delta`` at ``when``: the size and the point of its
+        size series for ``when``'s bucket."""
+        size = self._sizes[key] = self._sizes[key] + delta
+        starts, points = self._series[key]
+        step = self._size_resolution
+        bucket = math.floor(when / step) * step
+        if starts and starts[-1] == bucket:
+            points[-1] = size
+        else:
+            starts.append(bucket)
+            points.append(size)
 
     # -- configuration ----------------------------------------------------------------------
     def add_computed_trait(self, trait: ComputedTrait) -> ComputedTrait:
@@ -639,16 +639,8 @@ class CdpModel:
         return self._engage(profile, index, entered, at)
 
     def _resize(self, key: str, delta: int, when: float) -> None:
-        sizes = self.sizes  # tallies what is pending first: the series stays in time order
-        size = sizes[key] = sizes[key] + delta
-        starts, points = self._series[key]
-        step = self._size_resolution
-        bucket = math.floor(when / step) * step
-        if starts and starts[-1] == bucket:
-            points[-1] = size
-        else:
-            starts.append(bucket)
-            points.append(size)
+        self._tally(self._tally_now)  # what is pending first: the series stays in time order
+        self._add_size(key, delta, when)
 
     @property
     def size_series(self) -> dict[str, list[tuple[datetime, int]]]:
@@ -1020,8 +1012,7 @@ class CdpModel:
         """(bucket start, size at the end of the bucket) for each bucket where it changed."""
         if key not in self.audiences:
             raise KeyError(f"no audience {key!r}")
-        if self._untallied:
-            self._tally(self._tally_now)
+        self._tally(self._tally_now)
         starts, sizes = self._series[key]
         out: list[tuple[datetime, int]] = []
         for start, size in zip(starts, sizes, strict=True):
