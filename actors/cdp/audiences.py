@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal, Union
 import msgspec
 
 from promoloop.actors.cdp.profiles import Profile
+from promoloop.actors.definitions import load_definitions
 
 if TYPE_CHECKING:
     from promoloop.actors.cdp.traits import TraitEngine
@@ -147,16 +148,7 @@ def load_audiences(data: bytes | str | Sequence[Any]) -> list[Audience]:
     Errors name the item and the field: ``audiences[0]: Expected `int`, got `str` - at
     `$.condition.conditions[1].at_least```.
     """
-    items = msgspec.json.decode(data) if isinstance(data, bytes | str) else data
-    if not isinstance(items, list):
-        raise ValueError(f"audiences must be a list, got {type(items).__name__}")
-    out: list[Audience] = []
-    for index, item in enumerate(items):
-        try:
-            out.append(msgspec.convert(item, Audience))
-        except (msgspec.ValidationError, ValueError, TypeError) as error:
-            raise ValueError(f"audiences[{index}]: {error}") from None
-    return out
+    return load_definitions(data, "audiences", Audience)
 
 
 # -- compilation --------------------------------------------------------------------------------

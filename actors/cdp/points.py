@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from promoloop.actors.definitions import load_definitions
 from promoloop.actors.events import names
 from promoloop.actors.events.messages import EventBatch
 from promoloop.actors.events.segment import Identify, Page, Track
@@ -137,15 +138,7 @@ def load_points_rules(data: bytes | str | Sequence[Any], **options: Any) -> Poin
     """A :class:`PointsConfig` from JSON (bytes/str) or a parsed list of rule objects;
     ``options`` set the other fields (``trait``, ``floor``, ``cap``). Errors name the rule's
     index and field: ``points.rules[1]: Expected `int`, got `str` - at `$.points```."""
-    items = msgspec.json.decode(data) if isinstance(data, bytes | str) else data
-    if not isinstance(items, list):
-        raise ValueError(f"points.rules must be a list, got {type(items).__name__}")
-    rules = []
-    for index, item in enumerate(items):
-        try:
-            rules.append(msgspec.convert(item, PointsRule))
-        except (msgspec.ValidationError, ValueError, TypeError) as error:
-            raise ValueError(f"points.rules[{index}]: {error}") from None
+    rules = load_definitions(data, "points.rules", PointsRule)
     return PointsConfig(rules=tuple(rules), **options)
 
 

@@ -66,6 +66,7 @@ from typing import Any, Literal
 import msgspec
 
 from promoloop.actors.cdp.profiles import Profile
+from promoloop.actors.definitions import DEFINITION_ERRORS, definition_items
 from promoloop.actors.events import names
 
 DAY = 86_400.0
@@ -189,18 +190,15 @@ def load_computed_traits(data: bytes | str | Sequence[Any]) -> list[ComputedTrai
     Errors name the item and the field: ``computed_traits[1]: Expected `str`, got `int` - at
     `$.event```.
     """
-    items = msgspec.json.decode(data) if isinstance(data, bytes | str) else data
-    if not isinstance(items, list):
-        raise ValueError(f"computed_traits must be a list, got {type(items).__name__}")
     out: list[ComputedTrait] = []
-    for index, item in enumerate(items):
+    for index, item in enumerate(definition_items(data, "computed_traits")):
         try:
             if isinstance(item, dict) and item.get("kind") == "rfm":
                 body = {k: v for k, v in item.items() if k != "kind"}
                 out.extend(msgspec.convert(body, Rfm).traits())
             else:
                 out.append(msgspec.convert(item, ComputedTrait))
-        except (msgspec.ValidationError, ValueError, TypeError) as error:
+        except DEFINITION_ERRORS as error:
             raise ValueError(f"computed_traits[{index}]: {error}") from None
     return out
 

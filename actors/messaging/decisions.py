@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from promoloop.actors.definitions import load_definitions
 from promoloop.actors.messaging.templates import MessageTemplate
 
 
@@ -114,13 +115,4 @@ class DecisionMatrix:
 def load_decision_rules(data: bytes | str | Sequence[Any]) -> list[DecisionRule]:
     """Rows from JSON (bytes/str) or a parsed list of ``{"audience": ..., "module": ...}``;
     errors name the row: ``decision_rules[2]: Object missing required field `module```."""
-    items = msgspec.json.decode(data) if isinstance(data, bytes | str) else data
-    if not isinstance(items, list):
-        raise ValueError(f"decision_rules must be a list, got {type(items).__name__}")
-    rules = []
-    for index, item in enumerate(items):
-        try:
-            rules.append(msgspec.convert(item, DecisionRule))
-        except (msgspec.ValidationError, ValueError, TypeError) as error:
-            raise ValueError(f"decision_rules[{index}]: {error}") from None
-    return rules
+    return load_definitions(data, "decision_rules", DecisionRule)
