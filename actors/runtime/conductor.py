@@ -9,6 +9,7 @@ and with it every result, is a function of the seed alone.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import trio
@@ -22,12 +23,15 @@ if TYPE_CHECKING:
     from promoloop.actors.runtime.actor import Actor
     from promoloop.actors.runtime.lane import Lane
     from promoloop.actors.runtime.netgate import NetGate
+    from promoloop.actors.runtime.timers import Timers
 
 
 class Conductor:
     def __init__(self, log: EventLog, net: NetGate) -> None:
         self._log = log
         self._net = net
+        self.timers: Timers | None = None
+        """The world's timers: released into lanes at each settle point (see :mod:`timers`)."""
         self._inboxes: list[tuple[Actor, list[Lane]]] = []
         self._by_name: dict[str, list[Lane]] = {}
         self._wakeup = trio.Event()
@@ -80,6 +84,9 @@ class Conductor:
             if self._net.busy:
                 await self._net.wait_changed()
                 continue
+            timers = self.timers
+            if timers is not None:
+                timers.release(trio.current_time())
             choice = self._pick()
             if choice is None:
                 if self._quiet is not None:
@@ -95,7 +102,10 @@ class Conductor:
                         )
                     # Otherwise a busy actor is still working: its turn ending wakes us.
                 self._wakeup = trio.Event()
-                await self._wakeup.wait()
+                # Asleep until mail arrives or the next timer is due (the autojump clock
+                # jumps straight there once every task is blocked).
+                with trio.move_on_at(timers.deadline() if timers is not None else math.inf):
+                    await self._wakeup.wait()
                 continue
             actor, lane = choice
             envelope = lane.pop()

@@ -42,7 +42,8 @@ class World:
         self.log = EventLog(enabled=record, keep=keep_log)
         self.net = NetGate()
         self.conductor = Conductor(self.log, self.net)
-        self.timers = Timers(self)
+        self.timers = Timers(self, self.conductor.notify)
+        self.conductor.timers = self.timers
         self.actors: dict[str, Actor] = {}
         self._lanes: dict[tuple[str, str], Lane] = {}
         self._external_seq: dict[str, int] = {}
@@ -106,7 +107,6 @@ class World:
                     for actor in self.actors.values():
                         nursery.start_soon(actor.run, name=f"actor:{actor.name}")
                     nursery.start_soon(self.conductor.run, name="conductor")
-                    nursery.start_soon(self.timers.run, name="timers")
                     for name in sorted(self.actors):
                         self.timers.schedule(0.0, name, Started())
                     task_status.started(self)

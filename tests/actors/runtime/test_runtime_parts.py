@@ -231,6 +231,69 @@ async def test_same_time_timers_wake_each_once_in_scheduling_order(
     assert world.timers.next_due is None
 
 
+class Burst(Actor):
+    """Sets ``count`` timers for itself at sim time 5, more than its clock lane holds."""
+
+    mailbox_capacity = 2
+
+    def __init__(self, count: int) -> None:
+        super().__init__("burst")
+        self.count = count
+        self.wakes: list[tuple[str, float]] = []
+
+    async def receive(self, message: Any, sender: str) -> Any:
+        if isinstance(message, Started):
+            for n in range(self.count):
+                self.schedule(5.0, Wake(f"w{n}"))
+        elif isinstance(message, Wake):
+            self.wakes.append((message.tag, self.now))
+        return None
+
+
+async def test_timers_beyond_a_full_clock_lane_wait_their_turn_in_order(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Ten timers due at once for an actor whose lanes hold two: the conductor holds back the
+    ones that do not fit and sends them as the actor takes mail, all at their due time, in the
+    order they were set, none lost or repeated; nothing stays behind in the heap."""
+    world = World()
+    burst = world.add(Burst(10))
+    await world.run(until=20.0)
+    assert burst.wakes == [(f"w{n}", pytest.approx(5.0)) for n in range(10)]
+    assert world.timers.next_due is None
+
+
+class Sleeper(Actor):
+    """Sets a far timer, then (told by the poker) a nearer one while the conductor sleeps."""
+
+    def __init__(self) -> None:
+        super().__init__("sleeper")
+        self.wakes: list[tuple[str, float]] = []
+
+    async def receive(self, message: Any, sender: str) -> Any:
+        if isinstance(message, Started):
+            self.schedule(100.0, Wake("far"))
+        elif isinstance(message, Wake):
+            self.wakes.append((message.tag, self.now))
+        elif message == "near":
+            self.schedule(self.now + 1.0, Wake("near"))
+        return None
+
+
+async def test_a_nearer_timer_set_while_the_conductor_sleeps_wakes_it_on_time(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The conductor sleeps until the earliest timer it knows (sim 100); a message posted
+    from outside at sim 10 sets a timer for sim 11: it fires at 11, not at 100."""
+    world = World()
+    sleeper = world.add(Sleeper())
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(world.run, 200.0)
+        await trio.sleep(10.0)
+        await world.post("outside", "sleeper", "near")
+    assert sleeper.wakes == [("near", pytest.approx(11.0)), ("far", pytest.approx(100.0))]
+
+
 # -- event log --------------------------------------------------------------------------------
 
 
