@@ -10,9 +10,12 @@ sum / avg       sum / mean of a numeric property            a number / ``(sum, n
 min / max       smallest / largest numeric property         a number
 first / last    property of the earliest / latest event     ``(time, value)``; no property:
                 (by event timestamp; no property: its time)  the time alone
-most_frequent   most common property value (ties: first     ``[v0, …, c0, …, best]`` (values,
-                seen wins)                                  counts, index of the most frequent);
-                                                            a dict past 32 values
+most_frequent   most common property value (ties: first     ``[k0, …, c0, …, best]`` (values'
+                seen wins)                                  codes, counts, index of the most
+                                                            frequent) in an ``array('B')`` or
+                                                            ``array('H')``; a list of the values
+                                                            when one has no code or a count
+                                                            passes 65,535; a dict past 32 values
 unique_list     distinct property values, first seen first  a tuple (at most ``limit``)
 recency         score from the age of the latest event:     the latest event's time
                 ``len(thresholds)+1`` when younger than the
@@ -36,6 +39,11 @@ Memory shapes the layout (a CDP keeps millions of profiles, each with a few doze
   read back as ints), else ``(array('d') times, list values)``: values read back with their
   exact Python types either way. A window left empty becomes None.
 * String values kept in states are interned: a SKU seen by a million profiles is one string.
+* ``most_frequent`` states keep 1- or 2-byte codes from one table of values per engine
+  (:class:`_ValueCodes`), not 8-byte pointers: 17 distinct values in 25 views take ~120 B a
+  profile in an ``array('B')`` (codes and counts below 256), ~160 B in an ``array('H')``,
+  where the list of the values took ~400 B, the largest computed trait state. Values of
+  every type read back as they came.
 
 Windows slide in virtual time: :meth:`TraitEngine.expire` drops what left the window, and
 :meth:`TraitEngine.next_due` says when that next happens, so the CDP actor can schedule one
@@ -54,6 +62,7 @@ from __future__ import annotations
 
 import bisect
 import builtins
+import functools
 import heapq
 import math
 import re
@@ -246,8 +255,12 @@ Due = Callable[[list[Any], float], float]
 _EXACT = 2**53
 """Ints a double holds exactly: a window of such ints keeps them as doubles (read as ints)."""
 _MOST_FREQUENT_LIST = 32
-"""Distinct values a ``most_frequent`` state keeps as a flat list (then a dict): a list finds a
-value by scanning, fine for the handful of categories a profile sees, not for thousands."""
+"""Distinct values a ``most_frequent`` state keeps as a flat array or list (then a dict): they
+find a value by scanning, fine for the handful of categories a profile sees, not for
+thousands."""
+_MOST_FREQUENT_CODES = 65_535
+"""Values an engine's table of ``most_frequent`` values codes at most (:class:`_ValueCodes`;
+codes fit an ``array('H')``): a few MB at worst, whatever a property's cardinality."""
 _NUMBERS = (int, float)
 _HASHABLE = (str, int, float, bool)
 
@@ -364,31 +377,158 @@ def _times_add(states: list[Any], place: int, at: float) -> None:
         log.append(at)
 
 
-def _most_frequent_add(state: Any, value: Any) -> Any:
-    """Count one more ``value`` (interned if a string); returns the state.
+class _ValueCodes:
+    """The engine-wide table of the values ``most_frequent`` states keep: value → small int
+    code, and code → value. Every profile of a model shares it (and a merge's two profiles
+    belong to one model), so a profile's state holds 1- or 2-byte codes, not 8-byte pointers.
 
-    The state is ``[k0, …, kn-1, c0, …, cn-1, best]``: values in first seen order, their
-    counts, and the index of the most frequent (the first seen among equals). Reading it is an
-    index, not a scan (audiences and synced traits read it after every event), and it takes
-    ~16 B a value where a dict takes 184 B for up to five. A new list on growth (lists are
-    kept exactly sized); past ``_MOST_FREQUENT_LIST`` values, a plain ``{value: count}``.
+    A value is keyed with its type (strings, the common case, by themselves): ``1``, ``1.0``
+    and ``True`` hash equal but get a code each, so a code reads back the value with the type
+    it came with. Float zeros are keyed by their sign too (``0.0 == -0.0``); a NaN (equal to
+    nothing, itself included) and values of other types (subclasses) get no code. At most
+    ``cap`` codes, so that a property of unbounded cardinality cannot grow the table without
+    bound: past it, new values go to states in the plain forms. Codes are never reused.
     """
+
+    __slots__ = ("cap", "codes", "values")
+
+    def __init__(self, cap: int) -> None:
+        if not 0 <= cap <= _MOST_FREQUENT_CODES:
+            raise ValueError(f"most_frequent codes cap must be in [0, 65535], got {cap}")
+        self.cap = cap
+        self.codes: dict[Any, int] = {}
+        """Key (:func:`_most_frequent_key`) → code."""
+        self.values: list[Any] = []
+        """Code → the value (strings interned)."""
+
+    def find(self, value: Any) -> int | None:
+        """``value``'s code, None if it has none (yet)."""
+        key = _most_frequent_key(value)
+        return None if key is None else self.codes.get(key)
+
+    def code(self, value: Any) -> int | None:
+        """``value``'s code, given one if it has none and the table has room; else None."""
+        key = _most_frequent_key(value)
+        if key is None:
+            return None
+        code = self.codes.get(key)
+        if code is None and len(self.values) < self.cap:
+            code = self.codes[key] = len(self.values)
+            self.values.append(value)
+        return code
+
+
+def _most_frequent_key(value: Any) -> Any:
+    """The key of ``value`` in :class:`_ValueCodes` (None: never coded). The generated fold
+    looks strings up by themselves and ints, floats and bools as ``(type, value)``: a float
+    zero's 3-tuple key or a NaN never matches there, so those always take the slow path."""
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is int or kind is bool:
+        return (kind, value)
+    if kind is float and value == value:
+        return (kind, value) if value else (kind, value, math.copysign(1.0, value))
+    return None
+
+
+def _most_frequent_compact(keys: Sequence[int], tally: Sequence[int], best: int) -> Any:
+    """``array('B')`` (every code and count below 256) or ``array('H')`` (below 65,536) of
+    ``[*keys, *tally, best]``; None when a count is past 65,535 (the state stays a list)."""
+    top = max(max(keys), max(tally))
+    if top < 256:
+        return array("B", [*keys, *tally, best])
+    if top < 65_536:
+        return array("H", [*keys, *tally, best])
+    return None
+
+
+def _most_frequent_add(codes: _ValueCodes, state: Any, value: Any) -> Any:
+    """Count one more ``value`` (interned if a string); returns the state (maybe a new one).
+
+    Every form is ``[k0, …, kn-1, c0, …, cn-1, best]``: the values in first seen order, their
+    counts, and the index of the most frequent (the first seen among equals); reading it is an
+    index, not a scan (audiences and synced traits read it after every event). The usual form
+    is an ``array('B')`` or ``array('H')`` with the values' codes (:class:`_ValueCodes`):
+    for 17 values, ~120 B (every code and count below 256) or ~160 B a profile where a list
+    of the values took ~400 B (8 B a pointer, plus the list object). It falls back to the
+    plain list of values (as its counts are Python ints) for a value without a code (table
+    full, NaN, a subclass) or a count past 65,535, and to a ``{value: count}`` dict past
+    ``_MOST_FREQUENT_LIST`` values. Equal values of different types (``1``, ``1.0``,
+    ``True``) count as one, kept as the first seen, in every form. Arrays and lists are kept
+    exactly sized (a new one on growth); the generated fold counts in place in an array and
+    calls this for the rest (a first or new value, a count past the array's type, a list).
+    """
+    value = _intern_str(value)
     if state is None:
-        return [_intern_str(value), 1, 0]
-    if type(state) is dict:
-        state[_intern_str(value)] = state.get(value, 0) + 1
+        code = codes.code(value)
+        return [value, 1, 0] if code is None else array("B" if code < 256 else "H", (code, 1, 0))
+    kind = type(state)
+    if kind is dict:
+        state[value] = state.get(value, 0) + 1
         return state
     half = len(state) >> 1
-    try:
-        index = state.index(value, 0, half)
-    except ValueError:
-        return _most_frequent_grow(state, half, _intern_str(value))
+    if kind is list:
+        try:
+            index = state.index(value, 0, half)
+        except ValueError:
+            return _most_frequent_grow(state, half, value)
+        _most_frequent_count(state, index, half)
+        return state
+    values = codes.values
+    keys, tally, best = list(state[:half]), list(state[half:-1]), state[-1]
+    code = codes.find(value)
+    index = keys.index(code) if code is not None and code in keys else -1
+    if index < 0 and type(value) is not str:
+        # An equal value of another type (1 after 1.0 or True): counted as the one first seen.
+        # (A string equals no int, float or bool: the only types with codes.)
+        index = next((i for i, key in enumerate(keys) if values[key] == value), -1)
+    if index < 0:
+        if half >= _MOST_FREQUENT_LIST:
+            counts = dict(zip(map(values.__getitem__, keys), tally, strict=True))
+            counts[value] = 1
+            return counts
+        code = codes.code(value)
+        if code is None:
+            return [*map(values.__getitem__, keys), value, *tally, 1, best]
+        keys.append(code)
+        tally.append(1)
+    else:
+        count = tally[index] = tally[index] + 1
+        if count > tally[best] or (count == tally[best] and index < best):
+            best = index
+    packed = _most_frequent_compact(keys, tally, best)
+    return [*map(values.__getitem__, keys), *tally, best] if packed is None else packed
+
+
+def _most_frequent_new(codes: _ValueCodes, state: Any, half: int, value: Any, code: int) -> Any:
+    """Array ``state``, which lacks ``code`` (``value``'s), with ``value`` seen once more: the
+    generated fold's path for a value new to the profile, a new array of the same type with
+    the code and a count of 1 appended (the best stays: it was seen earlier). The rest (an
+    equal value of another type already kept, a code past the array's type, 32 values) is
+    :func:`_most_frequent_add`'s."""
+    if half >= _MOST_FREQUENT_LIST or (code > 255 and state.typecode == "B"):
+        return _most_frequent_add(codes, state, value)
+    if type(value) is not str:
+        values = codes.values
+        for key in state[:half]:
+            if values[key] == value:
+                return _most_frequent_add(codes, state, value)
+    grown = state + state[:2]  # one exactly sized copy, two slots longer
+    grown[half + 1 : -2] = state[half:-1]
+    grown[half] = code
+    grown[-2] = 1
+    grown[-1] = state[-1]
+    return grown
+
+
+def _most_frequent_count(state: list[Any], index: int, half: int) -> None:
+    """One more of the value at ``index`` of a list state, in place."""
     count = state[index + half] + 1
     state[index + half] = count
     best = state[-1]
     if count > state[best + half] or (count == state[best + half] and index < best):
         state[-1] = index
-    return state
 
 
 def _intern_str(value: Any) -> Any:
@@ -396,7 +536,7 @@ def _intern_str(value: Any) -> Any:
 
 
 def _most_frequent_grow(state: list[Any], half: int, value: Any) -> list[Any] | dict[Any, int]:
-    """``state`` with a new ``value`` seen once (the best stays: it was seen earlier)."""
+    """List ``state`` with a new ``value`` seen once (the best stays: it was seen earlier)."""
     if half >= _MOST_FREQUENT_LIST:
         counts = dict(zip(state[:half], state[half:-1], strict=True))
         counts[value] = 1
@@ -404,28 +544,44 @@ def _most_frequent_grow(state: list[Any], half: int, value: Any) -> list[Any] | 
     return [*state[:half], value, *state[half:-1], 1, state[-1]]
 
 
-def _most_frequent_pack(counts: dict[Any, int]) -> list[Any] | dict[Any, int]:
+def _most_frequent_pack(codes: _ValueCodes, counts: dict[Any, int]) -> Any:
+    """The state of ``{value: count}`` (first seen first): compact when every value has (or
+    gets) a code and every count fits, else a list; a dict past ``_MOST_FREQUENT_LIST``."""
     if len(counts) > _MOST_FREQUENT_LIST:
         return counts
     tally = list(counts.values())
-    return [*counts, *tally, tally.index(max(tally))]
+    best = tally.index(max(tally))
+    if all(_most_frequent_key(value) is not None for value in counts):
+        keys = [codes.code(value) for value in counts]
+        if None not in keys:
+            packed = _most_frequent_compact(keys, tally, best)  # type: ignore[arg-type]
+            if packed is not None:
+                return packed
+    return [*counts, *tally, best]
 
 
-def _most_frequent_counts(state: Any) -> dict[Any, int]:
+def _most_frequent_counts(codes: _ValueCodes, state: Any) -> dict[Any, int]:
+    """``{value: count}`` of any form, first seen first."""
     if type(state) is dict:
         return dict(state)
     half = len(state) >> 1
-    return dict(zip(state[:half], state[half:-1], strict=True))
+    keys: Iterable[Any] = state[:half]
+    if type(state) is not list:
+        keys = map(codes.values.__getitem__, keys)
+    return dict(zip(keys, state[half:-1], strict=True))
 
 
-def _most_frequent_value(state: Any) -> Any:
+def _most_frequent_value(codes: _ValueCodes, state: Any) -> Any:
     """The most common value, the first seen winning ties (``max`` returns the first maximum;
     counts are never below 1)."""
     if state is None:
         return None
-    if type(state) is dict:
+    kind = type(state)
+    if kind is dict:
         return max(state, key=state.__getitem__)
-    return state[state[-1]]
+    if kind is list:
+        return state[state[-1]]
+    return codes.values[state[state[-1]]]
 
 
 # -- the engine ---------------------------------------------------------------------------------
@@ -440,9 +596,12 @@ class TraitEngine:
     of an event and a recency over it both keep its latest time; identical definitions). Slot
     ``slot``'s state is ``profile.computed[engine.place(slot)]`` (:meth:`state`); the list is
     only as long as the highest place a profile's events reached.
+
+    ``most_frequent_codes`` caps the engine's table of most_frequent values (see
+    :class:`_ValueCodes`; tests lower it to see states fall back to the plain forms).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, most_frequent_codes: int = _MOST_FREQUENT_CODES) -> None:
         self.slots: list[ComputedTrait] = []
         self.public: dict[str, int] = {}
         self._internal: dict[ComputedTrait, int] = {}
@@ -478,6 +637,8 @@ class TraitEngine:
         self._memo: dict[int, Any] = {}
         self._memo_profile: Profile | None = None
         self._memo_now = math.nan
+        self._codes = _ValueCodes(most_frequent_codes)
+        """Values of every profile's ``most_frequent`` states, coded (profiles keep codes)."""
 
     def add(self, trait: ComputedTrait) -> int:
         if trait.key in self.public:
@@ -520,7 +681,7 @@ class TraitEngine:
             self.first_change.append(trait.thresholds_days[0] * DAY)
         else:
             self.first_change.append(window)
-        self._readers.append(_reader(trait, place))
+        self._readers.append(_reader(trait, place, self._codes))
         self._folds.clear()
         self._slider = self._due = None
         return slot
@@ -660,7 +821,7 @@ class TraitEngine:
                     else:
                         _window_add(states, place, at, value)
             elif first:
-                states[place] = _fold_reference(form, trait, states[place], value, at)
+                states[place] = _fold_reference(form, trait, states[place], value, at, self._codes)
             touched.append(slot)
         return touched
 
@@ -837,7 +998,7 @@ class TraitEngine:
                 states[place] = theirs
                 continue
             form, trait = self._forms[place]
-            states[place] = _merge_state(form, trait, mine, theirs)
+            states[place] = _merge_state(form, trait, mine, theirs, self._codes)
 
 
 _EMPTY: dict[str, Any] = {"count": 0, "sum": 0, "recency": 0}
@@ -856,9 +1017,10 @@ def _most_frequent(items: Iterable[tuple[Any, int]]) -> Any:
     return best
 
 
-def _reader(trait: ComputedTrait, place: int) -> Reader:
+def _reader(trait: ComputedTrait, place: int, codes: _ValueCodes) -> Reader:
     """The value function of one slot: the kind dispatch done once, at definition time, so
-    that the audiences reading a trait pay a call and a few bytecodes."""
+    that the audiences reading a trait pay a call and a few bytecodes (``codes``: the engine's
+    table of most_frequent values)."""
     kind, window, form = trait.kind, trait.window, _form(trait)
     empty = _EMPTY.get(kind)
     bisect_right = bisect.bisect_right
@@ -966,7 +1128,7 @@ def _reader(trait: ComputedTrait, place: int) -> Reader:
 
         def most_frequent(states: list[Any] | None, now: float) -> Any:
             state = states[place] if states is not None and place < len(states) else None
-            return _most_frequent_value(state)
+            return _most_frequent_value(codes, state)
 
         return most_frequent
     if form == "unique_list":
@@ -993,8 +1155,11 @@ def _reader(trait: ComputedTrait, place: int) -> Reader:
     return recency
 
 
-def _fold_reference(form: str, trait: ComputedTrait, state: Any, value: Any, at: float) -> Any:
-    """One event into a lifetime (unwindowed) state, interpreted."""
+def _fold_reference(
+    form: str, trait: ComputedTrait, state: Any, value: Any, at: float, codes: _ValueCodes
+) -> Any:
+    """One event into a lifetime (unwindowed) state, interpreted (``codes``: the engine's table
+    of most_frequent values)."""
     if form == "count":
         return (state or 0) + 1
     if form == "sum":
@@ -1014,7 +1179,7 @@ def _fold_reference(form: str, trait: ComputedTrait, state: Any, value: Any, at:
     if form == "last":
         return (at, value) if state is None or at >= state[0] else state
     if form == "most_frequent":
-        return _most_frequent_add(state, value)
+        return _most_frequent_add(codes, state, value)
     assert form == "unique_list"
     if state is None:
         return (value,)
@@ -1023,7 +1188,10 @@ def _fold_reference(form: str, trait: ComputedTrait, state: Any, value: Any, at:
     return state
 
 
-def _merge_state(form: str, trait: ComputedTrait, mine: Any, theirs: Any) -> Any:
+def _merge_state(
+    form: str, trait: ComputedTrait, mine: Any, theirs: Any, codes: _ValueCodes
+) -> Any:
+    """``theirs`` folded into ``mine`` (both states of one engine: most_frequent codes agree)."""
     if form in ("log", "times"):
         return array("d", heapq.merge(mine, theirs))
     if form == "window":
@@ -1050,10 +1218,10 @@ def _merge_state(form: str, trait: ComputedTrait, mine: Any, theirs: Any) -> Any
     if form == "last":
         return theirs if theirs[0] > mine[0] else mine
     if form == "most_frequent":
-        counts = _most_frequent_counts(mine)
-        for value, count in _most_frequent_counts(theirs).items():
+        counts = _most_frequent_counts(codes, mine)
+        for value, count in _most_frequent_counts(codes, theirs).items():
             counts[value] = counts.get(value, 0) + count
-        return _most_frequent_pack(counts)
+        return _most_frequent_pack(codes, counts)
     assert form == "unique_list"
     merged = list(mine)
     for value in theirs:
@@ -1071,7 +1239,8 @@ class _Source:
     As in :mod:`promoloop.actors.cdp.programs`: the structure is generated from validated
     definitions; every value from a definition (property names, windows, limits, thresholds)
     is passed in the namespace under a generated name, never spliced into the source text.
-    Only the engine's own integers (slots, places) are written as literals.
+    Only the engine's own integers (slots, places) and the module's limits are written as
+    literals.
     """
 
     def __init__(self) -> None:
@@ -1087,7 +1256,6 @@ class _Source:
             "_br": bisect.bisect_right,
             "_inf": math.inf,
             "_window_add": _window_add,
-            "_most_frequent_grow": _most_frequent_grow,
         }
 
     def const(self, value: Any) -> str:
@@ -1113,6 +1281,10 @@ def _fold_source(engine: TraitEngine, slots: list[int]) -> tuple[str, dict[str, 
     condition holds (the usual event), else slot by slot in slot order.
     """
     out = _Source()
+    codes = engine._codes  # most_frequent values → codes: ``_mf_code`` looks one up
+    out.namespace["_mf_code"] = codes.codes.get
+    out.namespace["_mf_add"] = functools.partial(_most_frequent_add, codes)
+    out.namespace["_mf_new"] = functools.partial(_most_frequent_new, codes)
     size = max((engine._place[slot] for slot in slots), default=-1) + 1
     out.emit(
         0,
@@ -1281,24 +1453,45 @@ def _update_lines(
         test, new = tests[form]
         return [f"s = {s}", f"if s is None or {test}:", f"    {s} = {new}"]
     if form == "most_frequent":
+        # The usual event counts a value the profile has seen in its array of codes, in place;
+        # a string new to the profile grows the array (exactly sized, the best stays: it was
+        # seen earlier). The rest goes to ``_most_frequent_new`` / ``_most_frequent_add``: a
+        # first value, a value without a code yet, a value maybe equal to one kept with another
+        # type, a code or a count past the array's type (setting it raises OverflowError), 32
+        # values, the list and dict forms.
+        room = _MOST_FREQUENT_LIST
         return [
             f"s = {s}",
-            "if s is None:",
-            f"    {s} = [{kept}, 1, 0]",
-            "elif type(s) is dict:",
-            f"    s[{kept}] = s.get({v}, 0) + 1",
+            f"if t{v} is str:",
+            f"    q = _mf_code({v})",
+            f"elif t{v} is int or t{v} is float or t{v} is bool:",
+            f"    q = _mf_code((t{v}, {v}))",
             "else:",
+            "    q = None",
+            "if q is not None and type(s) is _array:",
             "    h = len(s) >> 1",
             "    try:",
-            f"        i = s.index({v}, 0, h)",
-            "    except ValueError:",
-            f"        {s} = _most_frequent_grow(s, h, {kept})",
-            "    else:",
+            "        i = s.index(q, 0, h)",
             "        c = s[i + h] + 1",
             "        s[i + h] = c",
+            "    except ValueError:",
+            f"        if t{v} is str and h < {room} and (q < 256 or s.itemsize == 2):",
+            "            g = s + s[:2]",
+            "            g[h + 1 : -2] = s[h:-1]",
+            "            g[h] = q",
+            "            g[-2] = 1",
+            "            g[-1] = s[-1]",
+            f"            {s} = g",
+            "        else:",
+            f"            {s} = _mf_new(s, h, {kept}, q)",
+            "    except OverflowError:",
+            f"        {s} = _mf_add(s, {kept})",
+            "    else:",
             "        b = s[-1]",
             "        if c > s[b + h] or (c == s[b + h] and i < b):",
             "            s[-1] = i",
+            "else:",
+            f"    {s} = _mf_add(s, {kept})",
         ]
     assert form == "unique_list"
     limit = out.const(trait.limit)

@@ -1,6 +1,10 @@
 """Generated trait code and compact states: the generated folds, slides and expiry times match
 the interpreted reference over random events, values match a recomputation from the events
-themselves, and compact states give values back with their exact Python types."""
+themselves, and compact states give values back with their exact Python types.
+
+Engines run with the default table of most_frequent values and with tiny ones (a cap of 0 to a
+few codes), so that every form of a most_frequent state (arrays of codes, the list and dict
+fallbacks) is folded, merged and read."""
 
 from __future__ import annotations
 
@@ -13,12 +17,21 @@ from typing import Any
 import pytest
 
 from promoloop.actors.cdp.profiles import Profile
-from promoloop.actors.cdp.traits import DAY, ComputedTrait, TraitEngine, read_property
+from promoloop.actors.cdp.traits import (
+    _MOST_FREQUENT_CODES,
+    DAY,
+    ComputedTrait,
+    TraitEngine,
+    read_property,
+)
 
 T0 = 1_767_571_200.0  # 2026-01-05
 EVENTS = ("E", "F", "G")
 MISSING = read_property({}, "absent")
 PATHS = ("x", "y", "n.m")
+CAPS = (_MOST_FREQUENT_CODES, 4, 0)
+"""Caps of the engines' tables of most_frequent values, by seed: the default, a few codes (the
+table fills up midway), none (every state in the plain forms)."""
 
 
 class Sub(int):
@@ -156,6 +169,12 @@ def assert_same_states(generated: Profile, reference: Profile, where: str) -> No
     assert canon(generated.computed) == canon(reference.computed), where
 
 
+def assert_same_codes(generated: TraitEngine, reference: TraitEngine, where: str) -> None:
+    """Both engines coded the same values in the same order (so their states' codes agree)."""
+    assert canon(generated._codes.values) == canon(reference._codes.values), where
+    assert len(generated._codes.values) <= generated._codes.cap, where
+
+
 def assert_same_values(
     generated: TraitEngine, reference: TraitEngine, a: Profile, b: Profile, now: float, where: str
 ) -> None:
@@ -170,7 +189,9 @@ def test_generated_code_matches_the_reference(seed: int) -> None:
     """Folds, slides, expiry times and merges: same touched slots, same ``(changed, due)``,
     identical states (types included) at every step, with traits added midway."""
     rng = random.Random(seed)
-    generated, reference = TraitEngine(), TraitEngine()
+    cap = CAPS[seed % len(CAPS)]
+    generated = TraitEngine(most_frequent_codes=cap)
+    reference = TraitEngine(most_frequent_codes=cap)
     traits = definitions(rng)
     late = traits[len(traits) // 2 :]
     for trait in traits[: len(traits) // 2]:
@@ -216,6 +237,7 @@ def test_generated_code_matches_the_reference(seed: int) -> None:
             reference.merge(b, theirs[other])
             mine[other], theirs[other] = profile(other), profile(other)
         assert_same_states(a, b, where)
+        assert_same_codes(generated, reference, where)
         assert_same_values(generated, reference, a, b, now, where)
 
 
@@ -320,7 +342,7 @@ def test_values_match_a_recomputation_from_the_events(seed: int) -> None:
     """Whatever the states look like (shared, compact, typed arrays), every value equals the
     one computed from the raw events by the documented rules, types included."""
     rng = random.Random(1_000 + seed)
-    engine = TraitEngine()
+    engine = TraitEngine(most_frequent_codes=CAPS[seed % len(CAPS)])
     for trait in definitions(rng):
         engine.add(trait)
     person = profile()
@@ -349,7 +371,7 @@ def test_merged_values_match_a_recomputation_from_both_histories(seed: int) -> N
     """A merged profile's values are those of the two histories together (target first;
     ints and strings, distinct times, so that no order of additions or ties matters)."""
     rng = random.Random(2_000 + seed)
-    engine = TraitEngine()
+    engine = TraitEngine(most_frequent_codes=CAPS[seed % len(CAPS)])
     for trait in definitions(rng):
         engine.add(trait)
     names = ("p", "q", "r")
@@ -382,6 +404,117 @@ def test_merged_values_match_a_recomputation_from_both_histories(seed: int) -> N
             if trait.kind == "avg" and trait.window is None:
                 state = engine.state(people[name], slot)
                 assert state is None or type(state[1]) is int, f"avg count of {trait}: {state}"
+
+
+# -- most_frequent forms -------------------------------------------------------------------------
+
+NAN = math.nan
+POOL: tuple[Any, ...] = (
+    "a",
+    "b",
+    "1",
+    1,
+    1.0,
+    True,
+    0,
+    0.0,
+    -0.0,
+    False,
+    2**70,
+    1.5,
+    *(f"s{n}" for n in range(36)),
+)
+"""Values for most_frequent: equal ones of different types (1, 1.0, True, Sub(1); 0, 0.0,
+-0.0, False), enough strings to pass 32 values."""
+OFTEN: tuple[Any, ...] = ("a", "b", "1", 1, 1.0, True, 0.0)
+ODD: tuple[Any, ...] = (NAN, Sub(1))
+"""Never coded (a NaN equals nothing, a subclass is not an exact type): a list state."""
+
+
+def most_frequent_engines(cap: int) -> tuple[TraitEngine, TraitEngine, int]:
+    """A generated and a reference engine with a most_frequent over E.x (and a unique list
+    reading the same property, so the fold interns it for both); the slot."""
+    engines = TraitEngine(most_frequent_codes=cap), TraitEngine(most_frequent_codes=cap)
+    for engine in engines:
+        slot = engine.add(ComputedTrait(key="f", kind="most_frequent", event="E", property="x"))
+        engine.add(ComputedTrait(key="u", kind="unique_list", event="E", property="x", limit=3))
+    return engines[0], engines[1], slot
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_most_frequent_forms_match_the_reference_and_the_events(seed: int) -> None:
+    """Every form of a most_frequent state (array('B'), array('H') once codes or counts pass
+    255, the list when a value gets no code, the dict past 32 values) folds as the reference
+    does, merges with any other form, and reads the value recomputed from the events (equal
+    values of different types count as one, kept as first seen)."""
+    rng = random.Random(3_000 + seed)
+    cap = ((_MOST_FREQUENT_CODES,) * 3 + (300, 12, 0))[seed % 6]
+    generated, reference, slot = most_frequent_engines(cap)
+    trait = generated.slots[slot]
+    if rng.random() < 0.4:  # the table past 256 values: codes given later need two bytes
+        for n in range(260):
+            generated.apply(profile("w"), "E", {"x": f"w{n}"}, T0, T0)
+            reference.apply_reference(profile("w"), "E", {"x": f"w{n}"}, T0, T0)
+    names = ("p", "q", "r")
+    mine = {name: profile(name) for name in names}
+    theirs = {name: profile(name) for name in names}
+    logs: dict[str, list[tuple[str, dict[str, Any], float, float]]] = {n: [] for n in names}
+    forms: set[str] = set()
+    for step in range(300):
+        where = f"seed {seed} (cap {cap}) step {step}"
+        name = rng.choice(names)
+        a, b = mine[name], theirs[name]
+        if rng.random() < 0.08:
+            other = rng.choice([n for n in names if n != name])
+            generated.merge(a, mine[other])
+            reference.merge(b, theirs[other])
+            logs[name] += logs[other]
+            mine[other], theirs[other], logs[other] = profile(other), profile(other), []
+        else:
+            roll = rng.random()
+            value = rng.choice(OFTEN if roll < 0.5 else POOL if roll < 0.98 else ODD)
+            burst = 300 if rng.random() < 0.03 else 1  # counts past 255
+            for _ in range(burst):
+                touched = generated.apply(a, "E", {"x": value}, T0, T0)
+                assert touched == reference.apply_reference(b, "E", {"x": value}, T0, T0)
+                logs[name].append(("E", {"x": value}, T0, T0))
+        assert_same_states(a, b, where)
+        assert_same_codes(generated, reference, where)
+        assert_same_values(generated, reference, a, b, T0, where)
+        state = generated.state(a, slot)
+        forms.add(state.typecode if isinstance(state, array) else type(state).__name__)
+        expected = recomputed(trait, logs[name], T0)
+        assert canon(generated.value(a, slot, T0)) == canon(expected), where
+    assert forms - {"NoneType"}, forms
+
+
+def test_most_frequent_counts_past_65535_match_the_reference() -> None:
+    """A count past 255 turns an array('B') into an array('H'); past 65,535 into the list of
+    values (Python ints count on); a merge past it too. Same states as the reference's."""
+    generated, reference, slot = most_frequent_engines(_MOST_FREQUENT_CODES)
+    a, b = profile("a"), profile("b")
+    checks = {1: "B", 255: "B", 256: "H", 65_535: "H", 65_536: "list", 65_537: "list"}
+    for count in range(1, 65_538):
+        generated.apply(a, "E", {"x": "a"}, T0, T0)
+        reference.apply_reference(b, "E", {"x": "a"}, T0, T0)
+        if count in checks:
+            state = generated.state(a, slot)
+            form = state.typecode if isinstance(state, array) else type(state).__name__
+            assert form == checks[count], count
+            assert canon(state) == canon(reference.state(b, slot)), count
+            assert generated.value(a, slot, T0) == "a"
+    assert generated.state(a, slot) == ["a", 65_537, 0]
+    generated.apply(a, "E", {"x": "b"}, T0, T0)
+    assert generated.state(a, slot) == ["a", "b", 65_537, 1, 0]
+    # Two arrays whose counts sum past 65,535 merge into a list.
+    c, d = profile("c"), profile("d")
+    for _ in range(40_000):
+        generated.apply(c, "E", {"x": "z"}, T0, T0)
+        generated.apply(d, "E", {"x": "z"}, T0, T0)
+    assert generated.state(c, slot).typecode == "H"
+    generated.merge(c, d)
+    assert generated.state(c, slot) == ["z", 80_000, 0]
+    assert generated.value(c, slot, T0) == "z"
 
 
 # -- compact states ------------------------------------------------------------------------------
@@ -472,14 +605,16 @@ def test_avg_state_is_a_pair_and_keeps_int_sums() -> None:
 
 
 def test_most_frequent_keeps_its_best_and_turns_into_a_dict_past_32_values() -> None:
-    """The best index follows counts (the first seen wins ties); past 32 distinct values the
-    state is a dict, and merging either form with the other keeps the same answer."""
+    """The best index follows counts (the first seen wins ties); the values are codes of the
+    engine's table in an array; past 32 distinct values the state is a dict, and merging
+    either form with the other keeps the same answer."""
     engine = TraitEngine()
     slot = engine.add(ComputedTrait(key="f", kind="most_frequent", event="E", property="x"))
     small, big = profile("s"), profile("b")
     for value in ("a", "b", "b", "a", "c"):
         engine.apply(small, "E", {"x": value}, T0, T0)
-    assert engine.state(small, slot) == ["a", "b", "c", 2, 2, 1, 0]
+    assert canon(engine.state(small, slot)) == canon(array("B", [0, 1, 2, 2, 2, 1, 0]))
+    assert engine._codes.values == ["a", "b", "c"]
     assert engine.value(small, slot, T0) == "a"  # tie: first seen
     engine.apply(small, "E", {"x": "c"}, T0, T0)
     engine.apply(small, "E", {"x": "c"}, T0, T0)
