@@ -78,7 +78,7 @@ class Accounts:
             account = Profile(id=self._new_id(), created_at=at, codec=self._codec, source=source)
             account.first_message_id = message_id
             ext = ExternalId(ACCOUNT_ID_TYPE, group_id, source, at, message_id)
-            account.identifiers.append(ext)
+            account.add_identifier(ext)
             self._by_group[group_id] = account
         elif at < account.created_at:
             account.created_at = at

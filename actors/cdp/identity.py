@@ -330,7 +330,7 @@ class IdentityGraph:
             index = self._index[id_type]
             if value not in index:
                 index[value] = profile
-                profile.identifiers.append(ExternalId(id_type, value, source, at, mid))
+                profile.add_identifier(ExternalId(id_type, value, source, at, mid))
 
     def _create(self, ids: list[Identifier], at: datetime, source: str, message_id: str) -> Profile:
         profile = Profile(id=self._new_id(), created_at=at, codec=self._codec, source=source)

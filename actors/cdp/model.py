@@ -252,10 +252,8 @@ class CdpModel:
         self._bucket: tuple[float, datetime] = (math.nan, datetime.fromtimestamp(0, UTC))
         self._micros_of: tuple[datetime | None, int] = (None, 0)
         """The last datetime converted for a membership record (one event may cause many)."""
-        self._ids_of: tuple[Profile | None, int, str | None, str | None] = (None, 0, None, None)
         self._audience_personas: list[dict[str, Any]] = []
         """Definition index → the audience's ``context.personas`` template."""
-        """(profile, its identifier count, user id, anonymous id) of the last Engage change."""
         self._sync_keys: list[str] = []
         self._synced_of: dict[tuple[int, ...], list[str]] = {}
         """Touched slots → the synced keys among them (a cache, see :meth:`_synced_in`)."""
@@ -656,17 +654,8 @@ class CdpModel:
         seq = self._engage_seq
         codec = self.codec
         key = codec.audience_keys[index]
-        known = self._ids_of
-        if known[0] is profile and known[1] == len(profile.identifiers):
-            user_id, anonymous_id = known[2], known[3]
-        else:
-            user_id = profile.user_id
-            if user_id is not None:
-                anonymous_id = None
-            else:
-                anonymous = profile.anonymous_ids
-                anonymous_id = anonymous[0] if anonymous else profile.id
-            self._ids_of = (profile, len(profile.identifiers), user_id, anonymous_id)
+        user_id = profile.user_id
+        anonymous_id = (profile.first_anonymous_id or profile.id) if user_id is None else None
         # The boolean is Engage's to write: it needs no timestamp of its own (see docs/cdp.md).
         if at is not self._micros_of[0]:
             self._micros_of = (at, to_micros(at))
@@ -695,8 +684,7 @@ class CdpModel:
         user_id = profile.user_id
         if user_id is not None:
             return {"user_id": user_id, "anonymous_id": None}
-        anonymous = profile.anonymous_ids
-        return {"user_id": None, "anonymous_id": anonymous[0] if anonymous else profile.id}
+        return {"user_id": None, "anonymous_id": profile.first_anonymous_id or profile.id}
 
     def _synced_in(self, slots: Iterable[int]) -> list[str]:
         """The synced computed trait keys among ``slots``, in definition order (cached per

@@ -211,3 +211,38 @@ def test_dedup_forgets_a_batch_of_ids_together_after_the_window() -> None:
     model.ingest_batch_lazy("web", first, day(0) + timedelta(hours=1))
     assert model.duplicates == {"web": 2}  # the first batch's ids were forgotten together
     assert model.ingested == {"web": 10, "other": 1}
+
+
+def test_the_audience_boolean_and_an_identify_trait_of_its_key_take_turns() -> None:
+    """An identify trait named like an audience: Engage's first change takes the key over,
+    later changes keep it (without looking at the identify traits again), a later identify
+    of the key wins until the next change, and the traits never hold both."""
+    model = CdpModel()
+    model.add_audience(
+        Audience(key="buyer", name="Buyer", condition=PerformedEvent(event="Order Completed"))
+    )
+    model.add_computed_trait(
+        ComputedTrait(key="orders_1d", kind="count", event="Order Completed", window_days=1)
+    )
+    model.add_audience(
+        Audience(
+            key="hot", name="Hot", condition=TraitCondition(trait="orders_1d", op="gte", value=1)
+        )
+    )
+    identify = Identify(user_id="u", traits={"hot": "maybe"}, timestamp=day(0), message_id="i1")
+    model.ingest("web", identify, day(0))
+    (profile,) = model.profiles()
+    assert profile.trait("hot") == "maybe"
+    track(model, 1, "Order Completed")
+    assert profile.trait("hot") is True
+    assert "hot" not in (profile.identify_traits or {})
+    model.advance(day(3))  # the window empties: the second change, Engage still owns the key
+    assert profile.trait("hot") is False
+    assert "hot" not in (profile.identify_traits or {})
+    again = Identify(user_id="u", traits={"hot": "again"}, timestamp=day(4), message_id="i2")
+    model.ingest("web", again, day(4))
+    assert profile.trait("hot") == "again"
+    assert profile.traits["hot"] == "again"
+    track(model, 5, "Order Completed")
+    assert profile.trait("hot") is True
+    assert profile.traits == {"buyer": True, "hot": True}

@@ -13,7 +13,9 @@ from promoloop.actors.cdp import (
     IdentityConfig,
     Profile,
 )
+from promoloop.actors.cdp.audiences import Audience, PerformedEvent
 from promoloop.actors.cdp.identity import IdentityGraph, load_identity_config
+from promoloop.actors.cdp.model import ENGAGE_SOURCE
 from promoloop.actors.events import Alias, Identify, Page, Track
 
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
@@ -499,3 +501,33 @@ def test_identity_config_periods_are_validated_and_loaded() -> None:
         load_identity_config({"rules": [{"type": "user_id", "window": "weekly"}]})
     with pytest.raises(ValueError, match="identity: not JSON"):
         load_identity_config("{rules")
+
+
+def test_engage_events_name_the_profile_by_its_first_user_id_or_anonymous_id() -> None:
+    """Engage's events carry the profile's first userId, or, while it has none, its first
+    anonymousId; the cached ids follow identify calls and merges (the anonymous profile's
+    ids come after the known one's)."""
+    model = CdpModel()
+    model.add_audience(
+        Audience(
+            key="viewers",
+            name="Viewers",
+            condition=PerformedEvent(event="Product Viewed", at_least=1),
+        )
+    )
+    model.add_audience(
+        Audience(key="buyers", name="Buyers", condition=PerformedEvent(event="Order Completed"))
+    )
+    track = Track(anonymous_id="a-1", event="Product Viewed", timestamp=at(0))
+    (_, entered, _) = model.ingest("web", track, at(0))
+    assert (entered[1].user_id, entered[1].anonymous_id) == (None, "a-1")
+    model.ingest("web", Page(anonymous_id="a-2", timestamp=at(1)), at(1))
+    model.ingest("web", Identify(user_id="u-1", anonymous_id="a-2", timestamp=at(2)), at(2))
+    model.ingest("web", Identify(user_id="u-1", anonymous_id="a-1", timestamp=at(3)), at(3))
+    (profile,) = model.profiles()
+    assert (profile.user_id, profile.first_anonymous_id) == ("u-1", "a-2")
+    assert profile.anonymous_ids == ["a-2", "a-1"]
+    order = Track(anonymous_id="a-1", event="Order Completed", timestamp=at(4))
+    routed = model.ingest("web", order, at(4))
+    engage = [e for source, e in routed if source == ENGAGE_SOURCE]
+    assert [(e.user_id, e.anonymous_id) for e in engage] == [("u-1", None), ("u-1", None)]
