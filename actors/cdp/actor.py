@@ -16,7 +16,6 @@ room; a destination that reports :class:`DeliveryFailed` is retried with exponen
 
 from __future__ import annotations
 
-from itertools import groupby
 from typing import Any
 
 import msgspec
@@ -83,9 +82,9 @@ class CdpActor(Actor):
                 "the CDP takes EventBatch, DeliveryFailed or ComputeAudience messages, "
                 f"not {type(message).__name__}"
             )
-        for destination, items in self.model.route(routed).items():
-            for source, run in groupby(items, key=lambda item: item[0]):
-                self.deliveries.enqueue(destination, EventBatch(source, tuple(e for _, e in run)))
+        for destination, batches in self.model.route_batches(routed).items():
+            for batch in batches:
+                self.deliveries.enqueue(destination, batch)
         await self._flush()
         self._arm()
         return None

@@ -37,6 +37,7 @@ from promoloop.actors.cdp.programs import Program, build_program
 from promoloop.actors.cdp.tracking_plan import Enforcement, TrackingPlan, TrackingPlans
 from promoloop.actors.cdp.traits import ComputedTrait, TraitEngine
 from promoloop.actors.events import names
+from promoloop.actors.events.messages import EventBatch
 from promoloop.actors.events.segment import Alias, Group, Identify, SegmentEvent, Track
 
 ENGAGE_SOURCE = ENGAGE_SOURCE_NAME
@@ -236,11 +237,15 @@ class CdpModel:
         """Definition index → (key, audience, predicate, bit) for realtime audiences."""
         self._bits: list[int] = []
         """Definition index → its bit in the profiles' membership masks."""
-        self._expiring: dict[tuple[int, ...], list[int]] = {}
-        """Slots changed by time (sorted) → the realtime audiences reading them (a cache)."""
+        self._expiring: dict[tuple[int, ...], Program | None] = {}
+        """Slots changed by time (sorted) → the program for the realtime audiences reading
+        them (None: none does; a cache)."""
         self._programs: dict[tuple[int, ...], Program] = {}
         """Candidate audiences (sorted indexes) → the program re-evaluating them (a cache:
         cleared when definitions change or when it grows past a bound)."""
+        self._event_programs: dict[str, Program | None] = {}
+        """Event name → the program for the audiences it can change (cleared with
+        ``_programs``)."""
         self._routing_for: tuple[Subscription, ...] = ()
         """The subscriptions the routing caches (``_takers``, ``_wanted``) were built from."""
         self._takers: dict[tuple[str, type, str | None], tuple[str, ...]] = {}
@@ -347,7 +352,7 @@ class CdpModel:
         if trait.key in self.audiences:
             raise ValueError(f"computed trait {trait.key!r} clashes with an audience key")
         self.traits.add(trait)
-        self._programs.clear()
+        self._forget_programs()
         if trait.sync:
             self._sync_position[trait.key] = len(self._sync_keys)
             self._sync_keys.append(trait.key)
@@ -386,9 +391,8 @@ class CdpModel:
         self._series[key] = (array("d"), array("q"))
         bit = self.codec.add_audience(key, audience.name)
         self._bits.append(bit)
-        self._expiring.clear()
         self._audience_personas.append(_personas("audience", key, self.space_id)["personas"])
-        self._programs.clear()
+        self._forget_programs()
         if audience.mode == "realtime":
             self._table.append((key, audience, compiled.predicate, bit))
             for event in sorted(compiled.events):
@@ -554,18 +558,24 @@ class CdpModel:
         if (touched or merged) and self._sync_keys:
             keys = self._sync_keys if merged else self._synced_in(touched)
             routed.extend(self._sync(profile, received_at, now, keys))
+        extra = [i for t in changed for i in self._by_trait.get(t, _NONE)] if changed else None
         if merged or fresh:
             # A new profile is evaluated against every audience once: one that reads only
             # identify traits ("email missing") may hold from the first call, whatever it is.
-            candidates: list[int] = list(range(len(self._table)))
-        else:
-            candidates = self._by_event.get(name, _NONE) if name is not None else _NONE
-            if changed:
-                extra = [i for t in changed for i in self._by_trait.get(t, _NONE)]
-                if extra:
-                    candidates = sorted({*candidates, *extra})
-        if candidates:
+            if self._table:
+                self._reevaluate(profile, list(range(len(self._table))), received_at, now, routed)
+        elif extra:
+            by_event = self._by_event.get(name, _NONE) if name is not None else _NONE
+            candidates = sorted({*by_event, *extra})
             self._reevaluate(profile, candidates, received_at, now, routed)
+        elif name is not None:
+            # The common case: the audiences this event name can change, one program per
+            # name (no tuple of candidates to build and hash per call).
+            program = self._event_programs.get(name, _UNSET)
+            if program is _UNSET:
+                program = self._event_program(name)
+            if program is not None:
+                program(profile, now, received_at, self._change, routed)
         unheard = profile.members & ~profile.announced_mask
         if unheard and profile.user_id is not None:
             # Joined while anonymous (or merged in): destinations keyed by userId hear now,
@@ -595,6 +605,17 @@ class CdpModel:
             program = self._program(key)
         program(profile, now, at, self._change, out)
 
+    def _event_program(self, name: str) -> Program | None:
+        """The program re-evaluating the audiences events named ``name`` can change (None:
+        no audience reads them), cached per name."""
+        candidates = self._by_event.get(name, _NONE)
+        program = None
+        if candidates:
+            key = tuple(candidates)
+            program = self._programs.get(key) or self._program(key)
+        self._event_programs[name] = program
+        return program
+
     def _program(self, candidates: tuple[int, ...]) -> Program:
         table: list[tuple[str, Condition, int] | None] = [
             None if entry is None else (entry[0], entry[1].condition, entry[3])
@@ -614,9 +635,15 @@ class CdpModel:
             lambda condition: compile_condition(condition, traits, read).predicate,
         )
         if len(self._programs) >= 1_024:
-            self._programs.clear()
+            self._forget_programs()
         self._programs[candidates] = program
         return program
+
+    def _forget_programs(self) -> None:
+        """Drop every cached program (definitions changed, or the cache grew past its bound)."""
+        self._programs.clear()
+        self._event_programs.clear()
+        self._expiring.clear()
 
     def _evaluate(self, profile: Profile, key: str, at: datetime, now: float) -> list[Pending]:
         qualifies = self._compiled[key].predicate(profile, now)
@@ -824,23 +851,25 @@ class CdpModel:
                 if self._sync_keys:
                     routed.extend(self._sync(profile, now, seconds, self._synced_in(changed)))
                 key = tuple(changed)
-                indexes = self._expiring.get(key)
-                if indexes is None:
-                    indexes = self._expiry_candidates(key)
-                if indexes:
-                    self._reevaluate(profile, indexes, now, seconds, routed)
+                program = self._expiring.get(key, _UNSET)
+                if program is _UNSET:
+                    program = self._expiry_program(key)
+                if program is not None:
+                    program(profile, seconds, now, self._change, routed)
             # Re-evaluating changes memberships only, never a state: the due stands.
             self._schedule(profile, seconds, next_due)
         return routed
 
-    def _expiry_candidates(self, changed: tuple[int, ...]) -> list[int]:
-        """The realtime audiences reading any of the ``changed`` slots, sorted (cached)."""
+    def _expiry_program(self, changed: tuple[int, ...]) -> Program | None:
+        """The program re-evaluating the realtime audiences that read any of the ``changed``
+        slots (None: none does), cached per set of changed slots."""
         by_slot = self._by_slot
-        indexes = sorted({i for slot in changed for i in by_slot.get(slot, _NONE)})
+        indexes = tuple(sorted({i for slot in changed for i in by_slot.get(slot, _NONE)}))
+        program = (self._programs.get(indexes) or self._program(indexes)) if indexes else None
         if len(self._expiring) >= 1_024:
             self._expiring.clear()
-        self._expiring[changed] = indexes
-        return indexes
+        self._expiring[changed] = program
+        return program
 
     def compute_audience(self, key: str, now: datetime) -> list[Routed]:
         """Evaluate one audience over every profile (batch runs, ad-hoc computations, or a
@@ -867,12 +896,23 @@ class CdpModel:
 
     # -- routing -----------------------------------------------------------------------------
     def route(self, routed: Iterable[Pending]) -> dict[str, list[Routed]]:
-        """Group events by destination, keeping their order; destinations sorted by name.
+        """Group events by destination, keeping their order; destinations sorted by name
+        (:meth:`route_batches`, as (source, event) pairs)."""
+        return {
+            destination: [(batch.source, event) for batch in batches for event in batch.events]
+            for destination, batches in self.route_batches(routed).items()
+        }
+
+    def route_batches(self, routed: Iterable[Pending]) -> dict[str, list[EventBatch]]:
+        """Each destination's events as batches of consecutive events from one source, in
+        order; destinations sorted by name. The batches are built here, while routing, rather
+        than by regrouping the routed pairs: an Engage change routed to a destination then
+        costs one list append.
 
         A :class:`Membership` becomes its track and identify, each built once and only if a
         destination takes it (which Engage events a subscription takes depends only on the
         source, the call type and the event name, so it is known per subscription)."""
-        out: dict[str, list[Routed]] = {}
+        runs: dict[str, list[tuple[str, list[SegmentEvent]]]] = {}
         subscriptions = tuple(self.subscriptions)
         if subscriptions != self._routing_for:
             # ``subscriptions`` is a public list (scenarios filter it in place or replace it):
@@ -884,6 +924,16 @@ class CdpModel:
         if wanted is None:
             wanted = self._wanted = self._engage_wanted()
         per_sub, any_entered, any_exited, any_identify = wanted
+
+        def add(destination: str, source: str, event: SegmentEvent) -> None:
+            mine = runs.get(destination)
+            if mine is None:
+                runs[destination] = [(source, [event])]
+            elif mine[-1][0] == source:
+                mine[-1][1].append(event)
+            else:
+                mine.append((source, [event]))
+
         for source, event in routed:
             if type(event) is Membership:
                 takes_track = any_entered if event.entered else any_exited
@@ -893,9 +943,9 @@ class CdpModel:
                 identify = event.identify() if any_identify else None
                 for destination, entered, exited, identifies in per_sub:
                     if track is not None and (entered if event.entered else exited):
-                        out.setdefault(destination, []).append((source, track))
+                        add(destination, source, track)
                     if identify is not None and identifies:
-                        out.setdefault(destination, []).append((source, identify))
+                        add(destination, source, identify)
                 continue
             kind = type(event)
             name = event.event if isinstance(event, Track) else None
@@ -903,8 +953,11 @@ class CdpModel:
             if takers is None:
                 takers = self._takers_of(source, kind, name)
             for destination in takers:
-                out.setdefault(destination, []).append((source, event))  # type: ignore[arg-type]
-        return dict(sorted(out.items()))
+                add(destination, source, event)  # type: ignore[arg-type]
+        return {
+            destination: [EventBatch(source, tuple(events)) for source, events in runs[destination]]
+            for destination in sorted(runs)
+        }
 
     def _takers_of(self, source: str, kind: type, name: str | None) -> tuple[str, ...]:
         """The destinations (in subscription order) taking calls of this source, type and

@@ -395,3 +395,39 @@ def test_a_membership_gained_anonymously_is_announced_when_the_user_is_known() -
     (entered,) = [e for s, e in routed if s == ENGAGE_SOURCE and isinstance(e, Track)]
     assert (entered.user_id, entered.event) == ("u", names.AUDIENCE_ENTERED)
     assert entered.timestamp == day(1)
+
+
+def test_definitions_added_mid_run_are_evaluated_on_the_next_event_and_expiry() -> None:
+    """The programs cached per event name and per expiring trait are rebuilt when an audience
+    or a computed trait is added after events were ingested and windows expired: the next
+    event of that name, and the next expiry, evaluate the new audience too."""
+    model = CdpModel()
+    model.add_computed_trait(
+        ComputedTrait(key="views_2d", kind="count", event="Product Viewed", window_days=2)
+    )
+    model.add_audience(
+        Audience(key="viewer", name="Viewer", condition=PerformedEvent(event="Product Viewed"))
+    )
+    assert changes(track(model, 0, "Product Viewed")) == [(names.AUDIENCE_ENTERED, "viewer")]
+    assert changes(model.advance(day(2.5))) == []  # views_2d expired: no audience reads it
+    model.add_audience(
+        Audience(
+            key="recent_viewer",
+            name="Viewed in 2 days",
+            condition=TraitCondition(trait="views_2d", op="gte", value=1),
+        )
+    )
+    assert changes(track(model, 3, "Product Viewed")) == [(names.AUDIENCE_ENTERED, "recent_viewer")]
+    model.add_computed_trait(
+        ComputedTrait(key="views_1d", kind="count", event="Product Viewed", window_days=1)
+    )
+    model.add_audience(
+        Audience(
+            key="today",
+            name="Viewed today",
+            condition=TraitCondition(trait="views_1d", op="gte", value=1),
+        )
+    )
+    assert changes(track(model, 3.5, "Product Viewed")) == [(names.AUDIENCE_ENTERED, "today")]
+    assert changes(model.advance(day(4.6))) == [(names.AUDIENCE_EXITED, "today")]
+    assert changes(model.advance(day(5.6))) == [(names.AUDIENCE_EXITED, "recent_viewer")]

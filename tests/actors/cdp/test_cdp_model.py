@@ -182,6 +182,21 @@ def test_route_applies_subscription_filters_and_keeps_order() -> None:
         ],
     }
     assert list(model.route(items)) == ["crm", "engine", "push", "warehouse"]
+    batches = model.route_batches(items)
+    assert list(batches) == ["crm", "engine", "push", "warehouse"]
+    # One batch per run of consecutive events from one source, the runs in order.
+    assert [(b.source, len(b.events)) for b in batches["warehouse"]] == [
+        ("web", 1),
+        ("promotions", 1),
+        ("web", 1),
+        ("promotions", 2),
+        ("mobile", 1),
+        (ENGAGE_SOURCE, 1),
+    ]
+    assert [(b.source, len(b.events)) for b in batches["engine"]] == [
+        ("web", 2),
+        (ENGAGE_SOURCE, 1),
+    ]
 
 
 def test_event_filter_only_matches_tracks() -> None:
