@@ -246,7 +246,7 @@ def run_bench(
     runners: dict[str, Callable[[], dict[str, Any]]] = {
         "pipeline_storefront_to_cdp": lambda: _pipeline_section(payloads, repeat),
         "http_v1_batch": lambda: _http_section(payloads, repeat),
-        "cdp_ingest": lambda: _cdp_section(events, customers),
+        "cdp_ingest": lambda: _cdp_section(events, customers, repeat),
         "predictive_model_updates": lambda: bench_updates(min(events, 20_000)),
         "promotions": lambda: run_promotions_bench(
             codes=min(events, 20_000),
@@ -308,10 +308,11 @@ def _http_section(payloads: list[bytes], repeat: int) -> dict[str, Any]:
     }
 
 
-def _cdp_section(events: int, customers: int) -> dict[str, Any]:
+def _cdp_section(events: int, customers: int, repeat: int) -> dict[str, Any]:
     from promoloop.scenarios.bench_cdp import run_cdp_bench  # it imports this module's floors
 
     return run_cdp_bench(
+        repeat=repeat,
         events=5 * events,
         profiles=max(events // 2, 1),
         memory_profiles=min(customers, 10_000),

@@ -55,6 +55,19 @@ def test_bench_runs_only_the_sections_asked_for() -> None:
         run_bench(only=["nope"])
 
 
+def test_the_cdp_section_is_the_best_of_the_runs_asked_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``--repeat`` reaches the CDP bench too (it once always ran its timed runs once)."""
+    import promoloop.scenarios.bench_cdp as bench_cdp
+
+    seen: list[dict[str, object]] = []
+    monkeypatch.setattr(bench_cdp, "run_cdp_bench", lambda **kw: seen.append(kw) or {"ok": 1})
+    report = run_bench(events=10, repeat=2, customers=5, days=1, only=["cdp_ingest"])
+    assert report["cdp_ingest"] == {"ok": 1}
+    assert [kw["repeat"] for kw in seen] == [2]
+
+
 def test_bench_command_refuses_an_unknown_section(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--only", "nope"]) == 2
     err = capsys.readouterr().err

@@ -190,3 +190,25 @@ def test_sizes_must_be_positive() -> None:
         run_cdp_bench(events=0)
     with pytest.raises(ValueError, match=">= 1"):
         run_population_workload(customers=0)
+
+
+def test_best_of_two_stress_runs_reports_the_same_deterministic_figures() -> None:
+    """Best of N keeps only the figures of each run (not its CDP), and N runs of the same
+    stream change the same memberships: only the timing may differ."""
+    sizes = {"events": 1_500, "profiles": 80, "memory_profiles": 10, "history_events": 3}
+    small = {
+        "http_samples": 2,
+        "population_customers": 40,
+        "population_days": 2,
+        "population_arrival_days": 2,
+        "population_memory_customers": 5,
+        "population_memory_days": 5,
+    }
+    once = run_cdp_bench(repeat=1, **sizes, **small)
+    twice = run_cdp_bench(repeat=2, **sizes, **small)
+    for key in ("audience_changes", "profiles", "events"):
+        assert once["ingest"][key] == twice["ingest"][key]
+    assert (
+        once["audience_latency_inproc_virtual"]["entered"]
+        == (twice["audience_latency_inproc_virtual"]["entered"])
+    )
