@@ -287,7 +287,13 @@ class CdpModel:
         self.expiry_resolution = expiry_resolution
         """Seconds window expiries are rounded up to (settable before a run: a scenario that
         looks at daily sizes can trade minute precision for fewer CDP wake-ups)."""
-        self._due: list[tuple[float, str]] = []
+        self._due: list[float] = []
+        """A heap of the distinct due times of ``_due_ids``."""
+        self._due_ids: dict[float, list[str]] = {}
+        """Due time → the profiles to slide then (entries are stale once a profile's
+        ``next_due`` moved). Rounded dues are shared by many profiles: one heap entry per
+        distinct time, instead of one per profile whose ties the heap broke by comparing
+        profile ids (a tenth of a churny run went to those pops)."""
         self._merged = False
         self.now = 0.0
         """The latest simulation time (Unix seconds) the model was driven at."""
@@ -807,17 +813,26 @@ class CdpModel:
             profile.due_since = now  # nothing pending: no unseen change before now
         if due < profile.next_due or profile.next_due <= now:
             profile.next_due = due
-            heapq.heappush(self._due, (due, profile.id))
+            ids = self._due_ids.get(due)
+            if ids is None:
+                self._due_ids[due] = [profile.id]
+                heapq.heappush(self._due, due)
+            else:
+                ids.append(profile.id)
 
     def next_due(self) -> datetime | None:
         """When the earliest window expiry or recency change is due, if any."""
         heap = self._due
+        get = self.identity.get
         while heap:
-            due, profile_id = heap[0]
-            profile = self.identity.get(profile_id)
-            if profile is not None and profile.next_due == due:
-                return datetime.fromtimestamp(due, UTC)
-            heapq.heappop(heap)  # stale: merged away or rescheduled
+            due = heap[0]
+            ids = self._due_ids[due]
+            for profile_id in ids:
+                profile = get(profile_id)
+                if profile is not None and profile.next_due == due:
+                    return datetime.fromtimestamp(due, UTC)
+            heapq.heappop(heap)  # all stale: merged away or rescheduled
+            del self._due_ids[due]
         return None
 
     def advance(self, now: datetime) -> list[Routed]:
@@ -831,15 +846,23 @@ class CdpModel:
         now = as_utc(now)
         seconds = to_seconds(now)
         self.now = max(self.now, seconds)
-        if not self._due or self._due[0][0] > seconds:
+        if not self._due or self._due[0] > seconds:
             return []
         routed: list[Pending] = []
         if seconds != self._tally_now:
             self._tally(seconds)
         heap = self._due
-        while heap and heap[0][0] <= seconds:
-            due, profile_id = heapq.heappop(heap)
-            profile = self.identity.get(profile_id)
+        due_ids = self._due_ids
+        get = self.identity.get
+        pending: list[str] = []
+        while heap or pending:
+            if not pending:
+                if heap[0] > seconds:
+                    break
+                due = heapq.heappop(heap)
+                # Profile id order within a due time, as a heap of (due, id) popped them.
+                pending = sorted(due_ids.pop(due), reverse=True)
+            profile = get(pending.pop())
             if profile is None or profile.next_due != due:
                 continue
             profile.next_due = math.inf

@@ -246,3 +246,36 @@ def test_the_audience_boolean_and_an_identify_trait_of_its_key_take_turns() -> N
     track(model, 5, "Order Completed")
     assert profile.trait("hot") is True
     assert profile.traits == {"buyer": True, "hot": True}
+
+
+def test_profiles_due_at_one_rounded_time_expire_together_in_profile_order() -> None:
+    """Window expiries rounded to the same minute share one due time: they are slid in
+    profile order (as a heap of (due, profile id) pairs popped them), not in the order they
+    were scheduled in; and a
+    profile rescheduled since (a later view) is skipped there and expires at its own time."""
+    model = CdpModel(expiry_resolution=60.0)
+    model.add_computed_trait(
+        ComputedTrait(key="views_1d", kind="count", event="Product Viewed", window_days=1)
+    )
+    model.add_audience(
+        Audience(
+            key="today",
+            name="Viewed today",
+            condition=TraitCondition(trait="views_1d", op="gte", value=1),
+        )
+    )
+    for user in "abcde":  # profiles created in this order: their ids sort the same way
+        model.ingest("web", Identify(user_id=user, timestamp=day(0)), day(0))
+    for n, user in enumerate("edcba"):  # viewed the other way round, seconds apart
+        track(model, (n + 1) / 86_400, "Product Viewed", user=user)
+    track(model, 0.5, "Product Viewed", user="c")
+    minute = day(1) + timedelta(minutes=1)
+    assert model.next_due() == minute
+    exits = [
+        (e.user_id, e.event)
+        for s, e in model.advance(minute)
+        if s == ENGAGE_SOURCE and isinstance(e, Track)
+    ]
+    assert exits == [(u, names.AUDIENCE_EXITED) for u in "abde"]
+    assert model.next_due() == day(1.5)
+    assert [p.user_id for p in model.audience_members("today")] == ["c"]
