@@ -251,8 +251,8 @@ def test_the_audience_boolean_and_an_identify_trait_of_its_key_take_turns() -> N
 def test_profiles_due_at_one_rounded_time_expire_together_in_profile_order() -> None:
     """Window expiries rounded to the same minute share one due time: they are slid in
     profile order (as a heap of (due, profile id) pairs popped them), not in the order they
-    were scheduled in; and a
-    profile rescheduled since (a later view) is skipped there and expires at its own time."""
+    were scheduled in; and a profile rescheduled since (a later view) is skipped there and
+    expires at its own time."""
     model = CdpModel(expiry_resolution=60.0)
     model.add_computed_trait(
         ComputedTrait(key="views_1d", kind="count", event="Product Viewed", window_days=1)
