@@ -303,3 +303,34 @@ async def test_post_injects_messages_from_outside(autojump_clock: trio.testing.M
         await world.post("http", "sink", Note("again"))
     got = [(m, s) for m, s, _ in sink.seen if isinstance(m, Note)]
     assert got == [(Note("outside"), "http"), (Note("again"), "http")]
+
+
+class Planner(Actor):
+    """Keeps a wake-up far beyond the run's end, and records every time it is woken."""
+
+    def __init__(self) -> None:
+        super().__init__("planner")
+        self.woken: list[float] = []
+
+    async def receive(self, message: Any, sender: str) -> Any:
+        if isinstance(message, Started):
+            self.schedule(10 * DAY, Wake("far"))
+            self.schedule(HOUR, Wake("soon"))
+        else:
+            self.woken.append(self.now)
+        return None
+
+
+async def test_a_run_ends_at_its_end_with_timers_still_pending_beyond_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A timer set beyond ``until`` neither fires nor moves the clock: the run ends at
+    ``until``, and the clock is still there after it."""
+    world = World()
+    planner = world.add(Planner())
+    start = trio.current_time()
+    await world.run(until=DAY)
+    assert planner.woken == [pytest.approx(HOUR)]
+    assert world.ended_at == pytest.approx(DAY, abs=1e-9)
+    assert trio.current_time() - start == pytest.approx(DAY, abs=1e-9)
+    assert world.timers.next_due == pytest.approx(10 * DAY)
