@@ -33,6 +33,7 @@ order (one int each, no per-profile set or dict), decoded on read.
 from __future__ import annotations
 
 import heapq
+import sys
 import zlib
 from array import array
 from collections.abc import Iterable, Iterator
@@ -498,6 +499,7 @@ class Profile:
         "_merged_from",
         "_refused_merges",
         "_stored",
+        "_trait_times",
         "_user_id",
         "announced_mask",
         "computed",
@@ -514,7 +516,6 @@ class Profile:
         "last_source",
         "members",
         "next_due",
-        "trait_times",
         "updated_at",
     )
 
@@ -541,8 +542,11 @@ class Profile:
             self.add_identifier(ExternalId("anonymous_id", anonymous_id, source, created_at, ""))
         self.identify_traits: dict[str, Any] | None = None
         """Traits set by identify calls (None until the first; most profiles have none)."""
-        self.trait_times: dict[str, float] | None = None
-        """Event time of each identify trait's latest write (last write wins by it)."""
+        self._trait_times: float | dict[str, float] | None = None
+        """Event time (Unix seconds) of each identify trait's latest write (last write wins by
+        it), read through :attr:`trait_times`: one float while every identify trait was last
+        written at that time (a profile's identify usually sets them all at once: a float
+        instead of a dict of ~5 keys, ~180 bytes), a dict once their times differ."""
         self._codec = codec or DEFAULT_CODEC
         self._history = b""
         """Sealed blocks then the raw tail of framed records (see ``HistoryCodec.seal``), in
@@ -657,8 +661,9 @@ class Profile:
             custom = self.identify_traits
             if custom and key in custom:
                 del custom[key]
-                if self.trait_times is not None:
-                    self.trait_times.pop(key, None)
+                times = self._trait_times
+                if type(times) is dict:  # a float still holds for the other keys
+                    times.pop(key, None)
         if announced:
             self.announced_mask |= bit
         else:
@@ -708,9 +713,13 @@ class Profile:
         custom = self.identify_traits
         if custom is None:
             custom = self.identify_traits = {}
-        times = self.trait_times
-        if times is None:
-            times = self.trait_times = {}
+        one = self._trait_times
+        # Every identify trait ends up written at ``when`` (none yet, or this call rewrites
+        # all of them and is not older): one float stands for their times.
+        shared = (one is None and not custom) or (
+            type(one) is float and when >= one and custom.keys() <= traits.keys()
+        )
+        times = None if shared else self._times_dict()
         bits = self._codec.audience_bits if self.engaged else None
         for key, value in traits.items():
             if bits is not None:
@@ -721,15 +730,39 @@ class Profile:
                         changed[key] = value
                     self.engaged &= ~bit
                     custom[key] = value
-                    times[key] = when
+                    if times is not None:
+                        times[key] = when
                     continue
-            previous = times.get(key)
+            previous = None if times is None else times.get(key)
             if previous is None or when >= previous:
                 if key not in custom or custom[key] != value:
                     changed[key] = value
                 custom[key] = value
-                times[key] = when
+                if times is not None:
+                    times[key] = when
+        if times is None:
+            self._trait_times = when
         return changed
+
+    @property
+    def trait_times(self) -> dict[str, float] | None:
+        """Event time (Unix seconds) of each identify trait's latest write (a fresh dict when
+        they all share one time: see ``_trait_times``)."""
+        times = self._trait_times
+        if times is None or type(times) is dict:
+            return times
+        return dict.fromkeys(self.identify_traits or (), times)
+
+    def _times_dict(self) -> dict[str, float]:
+        """The trait times as a dict from now on (keys are about to get different times)."""
+        times = self._trait_times
+        if type(times) is dict:
+            return times
+        found: dict[str, float] = (
+            {} if times is None else dict.fromkeys(self.identify_traits or (), times)
+        )
+        self._trait_times = found
+        return found
 
     def remember(self, entry: HistoryEntry) -> None:
         """Append to the history (bounded by the codec's limit) and count the event."""
@@ -753,7 +786,13 @@ class Profile:
         self._history = history
         self._stored = stored
         counts = self.event_counts
-        counts[name] = counts.get(name, 0) + 1
+        count = counts.get(name)
+        if count is None:
+            # A new key: the name is usually the call's own decoded string, ~60 bytes every
+            # profile would keep a copy of; the interned one is shared.
+            counts[sys.intern(name)] = 1
+        else:
+            counts[name] = count + 1  # the dict keeps the key it has
 
     @property
     def history_size(self) -> int:
@@ -842,9 +881,7 @@ class Profile:
         custom = self.identify_traits
         if custom is None:
             custom = self.identify_traits = {}
-        times = self.trait_times
-        if times is None:
-            times = self.trait_times = {}
+        times = self._times_dict()
         other_times = other.trait_times or {}
         for key, value in other.identify_traits.items():
             bit = bits.get(key)

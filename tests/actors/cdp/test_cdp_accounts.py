@@ -121,3 +121,30 @@ def test_accounts_external_ids_in_context_are_not_user_identifiers() -> None:
     model.ingest("web", Track(user_id="jim", event="X", context=context), at(1))
     assert len(model.profiles()) == 2
     assert model.find("group_id", "acme") is None
+
+
+def test_account_metadata_keeps_odd_message_ids_and_times_exactly() -> None:
+    """Account metadata and its group_id identifier are packed like a user's: ids of no
+    compact form and microseconds read back as they were sent."""
+    model = CdpModel()
+    first = at(5) + timedelta(microseconds=7)
+    group(model, 10, "acme", "group call #1", user_id="pam")
+    call = Group(user_id="pam", group_id="acme", message_id="g-0001", timestamp=first)
+    model.ingest("crm", call, first)
+    group(model, 20, "acme", "x-123456789012345678901", user_id="jim")
+    account = model.account("acme")
+    assert account is not None
+    assert (account.created_at, account.first_message_id) == (first, "g-0001")
+    assert (account.updated_at, account.last_message_id) == (at(20), "x-123456789012345678901")
+    (ext,) = account.identifiers
+    assert (ext.type, ext.id, ext.source, ext.created_at, ext.message_id) == (
+        "group_id",
+        "acme",
+        "crm",
+        at(10),
+        "group call #1",
+    )
+    assert [pid for pid, _ in model.users_of(account)] == [
+        model.profile("user_id", "pam"),
+        model.profile("user_id", "jim"),
+    ]
