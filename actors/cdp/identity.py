@@ -272,6 +272,46 @@ class IdentityGraph:
             raise ValueError("an event needs a userId or an anonymousId")
         return self.resolve_ids(ids, at, **where)
 
+    def resolve_call(
+        self,
+        user_id: str | None,
+        anonymous_id: str | None,
+        traits: dict[str, Any] | None,
+        context: dict[str, Any] | None,
+        at: datetime,
+        *,
+        source: str = "",
+        message_id: str = "",
+    ) -> Profile:
+        """:meth:`identifiers_of` then :meth:`resolve_ids`: the profile of a call.
+
+        Most calls carry only a userId and/or an anonymousId the graph already holds, on one
+        profile: that profile is found with one or two index lookups, without building the
+        call's identifier list (the outcome :meth:`resolve_ids` would reach, as the order of
+        identifiers only matters when they name different profiles or none)."""
+        if (not traits or self._promoted.isdisjoint(traits)) and (
+            not context or ("traits" not in context and "externalIds" not in context)
+        ):
+            user = user_id if user_id and user_id not in self._user_blocked else None
+            anonymous = (
+                anonymous_id
+                if anonymous_id and anonymous_id not in self._anonymous_blocked
+                else None
+            )
+            index = self._index
+            if user is not None:
+                found = index["user_id"].get(user)
+                if found is not None and (
+                    anonymous is None or index["anonymous_id"].get(anonymous) is found
+                ):
+                    return found
+            elif anonymous is not None:
+                found = index["anonymous_id"].get(anonymous)
+                if found is not None:
+                    return found
+        ids = self.identifiers_of(user_id, anonymous_id, traits, context)
+        return self.resolve_ids(ids, at, source=source, message_id=message_id)
+
     def resolve_ids(
         self, ids: list[Identifier], at: datetime, *, source: str = "", message_id: str = ""
     ) -> Profile:

@@ -499,14 +499,15 @@ class CdpModel:
                 event.user_id, event.previous_id, at, source=source, message_id=message_id
             )
         else:
-            is_identify = isinstance(event, Identify)
-            ids = identity.identifiers_of(
+            profile = identity.resolve_call(
                 event.user_id,
                 event.anonymous_id,
-                event.traits if is_identify else None,  # type: ignore[union-attr]
+                event.traits if isinstance(event, Identify) else None,  # type: ignore[union-attr]
                 event.context,
+                at,
+                source=source,
+                message_id=message_id,
             )
-            profile = identity.resolve_ids(ids, at, source=source, message_id=message_id)
         changed: dict[str, Any] = {}
         if isinstance(event, Identify) and event.traits:
             traits = event.traits

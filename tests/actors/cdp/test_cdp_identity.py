@@ -531,3 +531,44 @@ def test_engage_events_name_the_profile_by_its_first_user_id_or_anonymous_id() -
     routed = model.ingest("web", order, at(4))
     engage = [e for source, e in routed if source == ENGAGE_SOURCE]
     assert [(e.user_id, e.anonymous_id) for e in engage] == [("u-1", None), ("u-1", None)]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_resolving_a_call_equals_its_identifiers_resolved(seed: int) -> None:
+    """``resolve_call`` (with its shortcut for calls whose ids are known and agree) places
+    every call on the same profile as ``identifiers_of`` + ``resolve_ids``, creations,
+    merges, demotions and blocked values included, over random calls of few ids."""
+    import random
+
+    rng = random.Random(seed)
+    config = IdentityConfig(
+        rules=(
+            IdentifierRule(type="user_id", limit=1, priority=1, blocked=frozenset({"test"})),
+            IdentifierRule(type="email", limit=2, priority=2, trait="email"),
+            IdentifierRule(
+                type="anonymous_id", limit=3, priority=3, blocked=frozenset({"anonymous"})
+            ),
+        )
+    )
+    counters = [iter(range(1, 10_000)), iter(range(1, 10_000))]
+    fast = IdentityGraph(lambda: f"p{next(counters[0])}", config)
+    slow = IdentityGraph(lambda: f"p{next(counters[1])}", config)
+    placed: list[tuple[str, str]] = []
+    for n in range(400):
+        user = rng.choice([None, "test", *(f"u{i}" for i in range(6))])
+        anonymous = rng.choice([None, "anonymous", *(f"a{i}" for i in range(10))])
+        traits = {"email": f"e{rng.randrange(4)}@x.io"} if rng.random() < 0.15 else None
+        context = {"traits": {"email": "e1@x.io"}} if rng.random() < 0.05 else {}
+        when = at(n)
+        if user in (None, "test") and anonymous in (None, "anonymous") and not (traits or context):
+            with pytest.raises(ValueError, match="userId or an anonymousId"):
+                fast.resolve_call(user, anonymous, traits, context, when, source="web")
+            continue
+        a = fast.resolve_call(user, anonymous, traits, context, when, source="web")
+        ids = slow.identifiers_of(user, anonymous, traits, context)
+        b = slow.resolve_ids(ids, when, source="web")
+        placed.append((a.id, b.id))
+    assert all(a == b for a, b in placed)
+    assert (fast.merges, fast.demoted) == (slow.merges, slow.demoted)
+    assert sorted(p.id for p in fast.profiles()) == sorted(p.id for p in slow.profiles())
+    assert len({a for a, _ in placed}) > 5 and fast.merges > 0  # they created and merged
