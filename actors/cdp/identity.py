@@ -215,16 +215,11 @@ class IdentityGraph:
         context: dict[str, Any] | None = None,
     ) -> list[Identifier]:
         """The call's identifiers, strongest first, blocked and malformed values left out."""
-        if (not traits or self._promoted.isdisjoint(traits)) and (
-            not context or ("traits" not in context and "externalIds" not in context)
-        ):
+        plain = self._plain_ids(user_id, anonymous_id, traits, context)
+        if plain is not None:
             # Most calls carry only a userId and/or an anonymousId: no rule lookups, no sort.
-            user = ("user_id", user_id) if user_id and user_id not in self._user_blocked else None
-            anonymous = (
-                ("anonymous_id", anonymous_id)
-                if anonymous_id and anonymous_id not in self._anonymous_blocked
-                else None
-            )
+            user = None if plain[0] is None else ("user_id", plain[0])
+            anonymous = None if plain[1] is None else ("anonymous_id", plain[1])
             if user is None:
                 return [anonymous] if anonymous is not None else []
             if anonymous is None:
@@ -262,6 +257,25 @@ class IdentityGraph:
         out.sort(key=lambda ident: (self._rules[ident[0]].priority, ident[0]))
         return out
 
+    def _plain_ids(
+        self,
+        user_id: str | None,
+        anonymous_id: str | None,
+        traits: dict[str, Any] | None,
+        context: dict[str, Any] | None,
+    ) -> tuple[str | None, str | None] | None:
+        """The call's usable userId and anonymousId (None for a missing or blocked one) when
+        they are all it can carry: no promoted trait, no context traits or externalIds. None
+        otherwise (the call needs the full rules)."""
+        if (traits and not self._promoted.isdisjoint(traits)) or (
+            context and ("traits" in context or "externalIds" in context)
+        ):
+            return None
+        return (
+            user_id if user_id and user_id not in self._user_blocked else None,
+            anonymous_id if anonymous_id and anonymous_id not in self._anonymous_blocked else None,
+        )
+
     # -- resolution -------------------------------------------------------------------------
     def resolve(
         self, user_id: str | None, anonymous_id: str | None, at: datetime, **where: Any
@@ -289,15 +303,9 @@ class IdentityGraph:
         profile: that profile is found with one or two index lookups, without building the
         call's identifier list (the outcome :meth:`resolve_ids` would reach, as the order of
         identifiers only matters when they name different profiles or none)."""
-        if (not traits or self._promoted.isdisjoint(traits)) and (
-            not context or ("traits" not in context and "externalIds" not in context)
-        ):
-            user = user_id if user_id and user_id not in self._user_blocked else None
-            anonymous = (
-                anonymous_id
-                if anonymous_id and anonymous_id not in self._anonymous_blocked
-                else None
-            )
+        plain = self._plain_ids(user_id, anonymous_id, traits, context)
+        if plain is not None:
+            user, anonymous = plain
             index = self._index
             if user is not None:
                 found = index["user_id"].get(user)

@@ -606,22 +606,21 @@ class CdpModel:
         change also re-evaluates the audiences that use its boolean trait (always defined
         later, so this terminates). Runs the generated program for this set of candidates
         (:mod:`programs`)."""
-        key = tuple(indexes)
-        program = self._programs.get(key)
-        if program is None:
-            program = self._program(key)
-        program(profile, now, at, self._change, out)
+        self._program_for(tuple(indexes))(profile, now, at, self._change, out)
 
     def _event_program(self, name: str) -> Program | None:
         """The program re-evaluating the audiences events named ``name`` can change (None:
         no audience reads them), cached per name."""
         candidates = self._by_event.get(name, _NONE)
-        program = None
-        if candidates:
-            key = tuple(candidates)
-            program = self._programs.get(key) or self._program(key)
+        program = self._program_for(tuple(candidates)) if candidates else None
         self._event_programs[name] = program
         return program
+
+    def _program_for(self, candidates: tuple[int, ...]) -> Program:
+        """The program for these candidates (sorted definition indexes): cached, built on
+        first use."""
+        program = self._programs.get(candidates)
+        return program if program is not None else self._program(candidates)
 
     def _program(self, candidates: tuple[int, ...]) -> Program:
         table: list[tuple[str, Condition, int] | None] = [
@@ -889,7 +888,7 @@ class CdpModel:
         slots (None: none does), cached per set of changed slots."""
         by_slot = self._by_slot
         indexes = tuple(sorted({i for slot in changed for i in by_slot.get(slot, _NONE)}))
-        program = (self._programs.get(indexes) or self._program(indexes)) if indexes else None
+        program = self._program_for(indexes) if indexes else None
         if len(self._expiring) >= 1_024:
             self._expiring.clear()
         self._expiring[changed] = program

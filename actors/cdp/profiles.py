@@ -871,9 +871,10 @@ class Profile:
         bits = self._codec.audience_bits
         mine = self.identify_traits or {}
         theirs_engaged = other.engaged
+        timed = self.trait_times or {}
         for key in mine:
             bit = bits.get(key)
-            if bit is not None and theirs_engaged & bit and key in (self.trait_times or {}):
+            if bit is not None and theirs_engaged & bit and key in timed:
                 theirs_engaged &= ~bit  # ours is an identify trait: it stays
         self.engaged |= theirs_engaged
         if not other.identify_traits:

@@ -30,9 +30,9 @@ class Timers:
         self._heap: list[tuple[float, int, str, Any]] = []
         self._seq = 0
         self._notify = notify
+        """Wakes the conductor: a new timer may be due before the one it sleeps until."""
         self._held: list[tuple[float, int, str, Any]] = []
         """Timers already due whose target's clock lane was full, in due order."""
-        """Wakes the conductor: a new timer may be due before the one it sleeps until."""
 
     def schedule(self, sim_at: float, target: str, message: Any) -> None:
         self._seq += 1
