@@ -15,6 +15,7 @@ from promoloop.actors.cdp.audiences import (
 )
 from promoloop.actors.cdp.delivery import Deliveries, DeliveryFailed
 from promoloop.actors.cdp.destinations import Subscription
+from promoloop.actors.cdp.history import HistoryEntry
 from promoloop.actors.cdp.identity import (
     IdentifierRule,
     IdentityConfig,
@@ -22,7 +23,7 @@ from promoloop.actors.cdp.identity import (
     load_identity_config,
 )
 from promoloop.actors.cdp.model import ENGAGE_SOURCE, CdpModel
-from promoloop.actors.cdp.profiles import ExternalId, HistoryEntry, Profile
+from promoloop.actors.cdp.profiles import ExternalId, Profile
 from promoloop.actors.cdp.sources import Source, SourceRegistry
 from promoloop.actors.cdp.tracking_plan import (
     Enforcement,

@@ -21,7 +21,9 @@ from typing import Any
 
 import msgspec
 
-from promoloop.actors.cdp.profiles import ExternalId, HistoryCodec, Profile, to_micros
+from promoloop.actors.cdp.history import HistoryCodec
+from promoloop.actors.cdp.profiles import ExternalId, Profile
+from promoloop.actors.cdp.times import to_micros
 
 ACCOUNT_ID_TYPE = "group_id"
 """The identifier type of an account profile (the only one: Unify keys accounts by groupId)."""

@@ -33,7 +33,8 @@ from typing import Any, Literal
 
 import msgspec
 
-from promoloop.actors.cdp.profiles import ExternalId, HistoryCodec, Profile
+from promoloop.actors.cdp.history import HistoryCodec
+from promoloop.actors.cdp.profiles import ExternalId, Profile
 
 _TYPE = re.compile(r"^[a-z][a-z0-9_.]{0,62}$")
 

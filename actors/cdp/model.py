@@ -22,18 +22,16 @@ import msgspec
 from promoloop.actors.cdp.accounts import Accounts, Link
 from promoloop.actors.cdp.audiences import Audience, Compiled, Condition, compile_condition
 from promoloop.actors.cdp.destinations import Subscription
-from promoloop.actors.cdp.identity import IdentityConfig, IdentityGraph
-from promoloop.actors.cdp.profiles import (
+from promoloop.actors.cdp.history import (
     ENGAGE_HISTORY_LIMIT,
     ENGAGE_SOURCE_NAME,
     MAX_AUDIENCES,
     HistoryCodec,
-    Profile,
-    as_utc,
-    to_micros,
-    to_seconds,
 )
+from promoloop.actors.cdp.identity import IdentityConfig, IdentityGraph
+from promoloop.actors.cdp.profiles import Profile
 from promoloop.actors.cdp.programs import Program, build_program
+from promoloop.actors.cdp.times import as_utc, to_micros, to_seconds
 from promoloop.actors.cdp.tracking_plan import Enforcement, TrackingPlan, TrackingPlans
 from promoloop.actors.cdp.traits import ComputedTrait, TraitEngine
 from promoloop.actors.events import names

@@ -35,7 +35,9 @@ import msgspec
 from quart import Blueprint, Quart, Response, request
 
 from promoloop.actors.cdp.accounts import Link
-from promoloop.actors.cdp.profiles import ExternalId, HistoryEntry, Profile, as_utc, to_micros
+from promoloop.actors.cdp.history import HistoryEntry
+from promoloop.actors.cdp.profiles import ExternalId, Profile
+from promoloop.actors.cdp.times import as_utc, to_micros
 from promoloop.connectors.segment import wire
 
 TRAIT_LIMIT = (10, 200)

@@ -18,7 +18,7 @@ from promoloop.actors.cdp import (
     Subscription,
     load_audiences,
 )
-from promoloop.actors.cdp.profiles import HistoryCodec, HistoryEntry
+from promoloop.actors.cdp.history import HistoryCodec, HistoryEntry
 from promoloop.actors.events import Alias, Identify, Track, names
 from promoloop.actors.events.segment import SegmentEvent
 from promoloop.scenarios.bench_cdp import configure, event_at

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from promoloop.actors.cdp import CdpModel, Profile
-from promoloop.actors.cdp.profiles import HISTORY_BLOCK, HistoryCodec, HistoryEntry
+from promoloop.actors.cdp.history import HISTORY_BLOCK, HistoryCodec, HistoryEntry
 from promoloop.actors.events import Track
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)

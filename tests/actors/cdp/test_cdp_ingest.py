@@ -18,7 +18,7 @@ from promoloop.actors.cdp import (
     TrackingPlan,
     load_tracking_plan,
 )
-from promoloop.actors.cdp.profiles import HistoryCodec, HistoryEntry
+from promoloop.actors.cdp.history import HistoryCodec, HistoryEntry
 from promoloop.actors.events import Identify, Page, Track, names
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)

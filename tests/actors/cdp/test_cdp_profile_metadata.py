@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from promoloop.actors.cdp import CdpModel, ExternalId, Profile
-from promoloop.actors.cdp.profiles import HistoryCodec
+from promoloop.actors.cdp.history import HistoryCodec
 from promoloop.actors.events import Group, Identify, Track
 
 T0 = datetime(2026, 3, 2, 9, 0, 0, 123_457, tzinfo=UTC)
