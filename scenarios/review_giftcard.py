@@ -92,7 +92,7 @@ def _highlight(profiles: list[Profile]) -> dict[str, Any] | None:
     wanted = [names.REVIEW_LEFT, names.PUBLICATION_SUCCEEDED, names.REDEMPTION_SUCCEEDED]
     best = max(
         profiles,
-        key=lambda p: (sum(1 for w in wanted if p.event_counts.get(w)), -int(p.id.split("_")[1])),
+        key=lambda p: (sum(1 for w in wanted if p.count(w)), -int(p.id.split("_")[1])),
         default=None,
     )
     return best.snapshot() if best is not None else None

@@ -89,16 +89,17 @@ class Accounts:
         if traits:
             account.set_traits(traits, at)
         vocab = self._codec.vocabulary
+        group = vocab.code("group")
         account.append_record(
             self._codec.encode_call(
                 to_micros(at),
-                vocab.code("group"),
+                group,
                 -1,
                 vocab.code(source),
                 message_id,
                 traits or None,
             ),
-            "group",
+            group,
         )
         if at >= account.updated_at:
             account.updated_at = at

@@ -63,7 +63,7 @@ class PerformedEvent(msgspec.Struct, frozen=True, kw_only=True, tag="performed_e
 
     def matches(self, profile: Profile) -> bool:
         """Lifetime form (no window), usable without a model."""
-        count = profile.event_counts.get(self.event, 0)
+        count = profile.count(self.event)
         return count >= self.at_least and (self.at_most is None or count <= self.at_most)
 
 
@@ -253,7 +253,7 @@ def _compile_performed(condition: PerformedEvent, engine: TraitEngine) -> Compil
     if condition.within_days is None:
 
         def lifetime(profile: Profile, now: float) -> bool:
-            count = profile.event_counts.get(name, 0)
+            count = profile.count(name)
             return count >= at_least and (at_most is None or count <= at_most)
 
         return Compiled(lifetime, events={name})

@@ -217,6 +217,16 @@ class CdpModel:
         self._engage_seq = 0
         self.space_id = space_id
         self.codec = HistoryCodec(history_limit, engage_limit=engage_history_limit)
+        vocabulary = self.codec.vocabulary
+        self._engage_codes = (
+            vocabulary.code(names.AUDIENCE_EXITED),
+            vocabulary.code(names.AUDIENCE_ENTERED),
+        )
+        """Vocabulary codes of ``Audience Exited`` and ``Audience Entered`` (by ``entered``),
+        which profiles count their Engage events under."""
+        self._engaged_last: tuple[Profile | None, int, int] = (None, 0, 0)
+        """The profile, time (microseconds) and number of the latest membership change (no
+        profile after a merge: it rebuilds the membership logs)."""
         self.identity = IdentityGraph(self._next_profile_id, identity, codec=self.codec)
         self.identity.on_merge = self._on_merge
         self._account_seq = 0
@@ -287,11 +297,13 @@ class CdpModel:
         looks at daily sizes can trade minute precision for fewer CDP wake-ups)."""
         self._due: list[float] = []
         """A heap of the distinct due times of ``_due_ids``."""
-        self._due_ids: dict[float, list[str]] = {}
+        self._due_ids: dict[float, str | list[str]] = {}
         """Due time → the profiles to slide then (entries are stale once a profile's
         ``next_due`` moved). Rounded dues are shared by many profiles: one heap entry per
         distinct time, instead of one per profile whose ties the heap broke by comparing
-        profile ids (a tenth of a churny run went to those pops)."""
+        profile ids (a tenth of a churny run went to those pops). A due only one profile has
+        holds its id itself: a one-item list costs ~64 bytes, and with minute rounding over
+        months of calls most dues have one profile."""
         self._merged = False
         self.now = 0.0
         """The latest simulation time (Unix seconds) the model was driven at."""
@@ -521,12 +533,11 @@ class CdpModel:
         if isinstance(event, Track):
             name: str | None = event.event
             properties: dict[str, Any] | None = event.properties
-            counted = name
-            event_code = vocab.code(name)
+            event_code = counted = vocab.code(name)
         else:
             name = None
             properties = getattr(event, "properties", None)
-            counted = event.__struct_config__.tag  # type: ignore[assignment]
+            counted = type_code
             event_code = -1
             if kind is Group:
                 # Unify: the account named by groupId gets the call's traits, and this
@@ -546,8 +557,8 @@ class CdpModel:
             ),
             counted,
         )
-        if at >= profile.updated_at:
-            profile.updated_at = at
+        if micros >= profile.updated_micros:
+            profile.updated_micros = micros
             profile.last_message_id = message_id
             profile.last_source = source
         routed = out
@@ -690,8 +701,21 @@ class CdpModel:
         # The boolean is Engage's to write: it needs no timestamp of its own (see docs/cdp.md).
         if at is not self._micros_of[0]:
             self._micros_of = (at, to_micros(at))
+        micros = self._micros_of[1]
+        # The previous change (number seq - 1) was this profile's, at the same time: its log
+        # stores this one as a follower (one int, see membership_log).
+        last = self._engaged_last
+        follows = last[0] is profile and last[1] == micros and last[2] == seq - 1
+        self._engaged_last = (profile, micros, seq)
         profile.engage(
-            key, index, entered, entered and user_id is not None, self._micros_of[1], seq
+            key,
+            index,
+            entered,
+            entered and user_id is not None,
+            micros,
+            seq,
+            self._engage_codes[entered],
+            follows,
         )
         return (
             ENGAGE_SOURCE,
@@ -765,9 +789,10 @@ class CdpModel:
         """Before ``target`` absorbs ``other``: merge trait states, fix audience sizes (two
         members become one), forget ``other``'s synced values and pending expiry."""
         self._merged = True
+        self._engaged_last = (None, 0, 0)
         self.traits.merge(target, other)
         self.accounts.merge_users(target, other)
-        when = to_seconds(max(target.updated_at, other.updated_at))
+        when = max(target.updated_micros, other.updated_micros) / 1_000_000
         for key in sorted(self.codec.keys_of(other.members & target.members)):
             self._resize(key, -1, when)
         self._synced.pop(other.id, None)
@@ -811,12 +836,15 @@ class CdpModel:
             profile.due_since = now  # nothing pending: no unseen change before now
         if due < profile.next_due or profile.next_due <= now:
             profile.next_due = due
-            ids = self._due_ids.get(due)
+            due_ids = self._due_ids
+            ids = due_ids.get(due)
             if ids is None:
-                self._due_ids[due] = [profile.id]
+                due_ids[due] = profile.id
                 heapq.heappush(self._due, due)
+            elif type(ids) is str:
+                due_ids[due] = [ids, profile.id]
             else:
-                ids.append(profile.id)
+                ids.append(profile.id)  # type: ignore[union-attr]
 
     def next_due(self) -> datetime | None:
         """When the earliest window expiry or recency change is due, if any."""
@@ -825,7 +853,7 @@ class CdpModel:
         while heap:
             due = heap[0]
             ids = self._due_ids[due]
-            for profile_id in ids:
+            for profile_id in (ids,) if type(ids) is str else ids:
                 profile = get(profile_id)
                 if profile is not None and profile.next_due == due:
                     return datetime.fromtimestamp(due, UTC)
@@ -859,7 +887,8 @@ class CdpModel:
                     break
                 due = heapq.heappop(heap)
                 # Profile id order within a due time, as a heap of (due, id) popped them.
-                pending = sorted(due_ids.pop(due), reverse=True)
+                ids = due_ids.pop(due)
+                pending = [ids] if type(ids) is str else sorted(ids, reverse=True)
             profile = get(pending.pop())
             if profile is None or profile.next_due != due:
                 continue

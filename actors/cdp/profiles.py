@@ -9,7 +9,6 @@ when the Profile API or a merge reads it, never on the ingest path.
 from __future__ import annotations
 
 import heapq
-import sys
 from array import array
 from collections.abc import Iterable
 from datetime import datetime
@@ -17,9 +16,12 @@ from typing import Any
 
 import msgspec
 
+from promoloop.actors.cdp import membership_log
 from promoloop.actors.cdp.history import DEFAULT_CODEC, HistoryCodec, HistoryEntry
-from promoloop.actors.cdp.times import to_seconds
-from promoloop.actors.events import names
+from promoloop.actors.cdp.times import from_micros, to_micros, to_seconds
+
+_encode_meta = msgspec.msgpack.Encoder().encode
+_decode_meta = msgspec.msgpack.Decoder(list[list[Any]]).decode
 
 
 class ExternalId(msgspec.Struct, frozen=True, gc=False):
@@ -48,27 +50,28 @@ class Profile:
         "_codec",
         "_engage_log",
         "_history",
+        "_id_meta",
+        "_ids",
         "_merged_from",
         "_refused_merges",
         "_stored",
         "_trait_times",
+        "_traits",
         "_user_id",
         "announced_mask",
         "computed",
-        "created_at",
+        "counts",
+        "created_micros",
         "due_since",
         "engaged",
-        "event_counts",
         "first_message_id",
         "first_source",
         "id",
-        "identifiers",
-        "identify_traits",
         "last_message_id",
         "last_source",
         "members",
         "next_due",
-        "updated_at",
+        "updated_micros",
     )
 
     def __init__(
@@ -82,24 +85,32 @@ class Profile:
         source: str = "",
     ) -> None:
         self.id = id
-        self.created_at = created_at
-        self.updated_at = created_at
-        self.identifiers: list[ExternalId] = []
-        """In the order first seen; add through :meth:`add_identifier` (never removed)."""
+        self._codec = codec or DEFAULT_CODEC
+        self.created_micros = self.updated_micros = to_micros(created_at)
+        """Event times (integer microseconds) of the oldest and the newest call: an int (32
+        bytes) instead of keeping the call's ``datetime`` (48), and the hot path compares
+        ints. Read as datetimes through :attr:`created_at` and :attr:`updated_at`."""
+        self._ids: tuple[str, ...] = ()
+        """The identifier values in the order first seen (the same strings the identity
+        graph's index holds); add through :meth:`add_identifier` (never removed)."""
+        self._id_meta = b""
+        """The rest of each identifier, packed (see :meth:`_pack_meta`): read through
+        :attr:`identifiers`."""
         self._user_id: str | None = None
         self._anonymous_id: str | None = None
         if user_id:
             self.add_identifier(ExternalId("user_id", user_id, source, created_at, ""))
         for anonymous_id in anonymous_ids:
             self.add_identifier(ExternalId("anonymous_id", anonymous_id, source, created_at, ""))
-        self.identify_traits: dict[str, Any] | None = None
-        """Traits set by identify calls (None until the first; most profiles have none)."""
+        self._traits: tuple[Any, ...] | None = None
+        """Traits set by identify calls, packed as ``(keys, value, ...)`` (see
+        :func:`_pack_traits`; None until the first, most profiles have none), read through
+        :attr:`identify_traits` and :meth:`trait`."""
         self._trait_times: float | dict[str, float] | None = None
         """Event time (Unix seconds) of each identify trait's latest write (last write wins by
         it), read through :attr:`trait_times`: one float while every identify trait was last
         written at that time (a profile's identify usually sets them all at once: a float
         instead of a dict of ~5 keys, ~180 bytes), a dict once their times differ."""
-        self._codec = codec or DEFAULT_CODEC
         self._history = b""
         """Sealed blocks then the raw tail of framed records (see ``HistoryCodec.seal``), in
         one exactly sized immutable ``bytes``: a ``bytearray`` over-allocates by about an
@@ -108,8 +119,14 @@ class Profile:
         self._stored = 0
         """Records in ``_history`` (fewer than two blocks beyond the codec's limit)."""
         self._engage_log: array[int] | None = None
-        """Membership log: ``[micros, seq << 16 | index << 1 | entered, ...]``, latest last."""
-        self.event_counts: dict[str, int] = {}
+        """The latest Engage membership events (see :mod:`~promoloop.actors.cdp.membership_log`);
+        None until the first."""
+        self.counts = array("H")
+        """Lifetime count of each event name (or call type, for calls other than tracks),
+        indexed by its code in the codec's vocabulary, read through :meth:`count` and
+        :attr:`event_counts`. Two bytes a name (widened on overflow, see
+        :meth:`_count_slow`) instead of a dict of ~7 names (~270 bytes, its keys the decoded
+        strings); the model already has the code of every call it records."""
         self.members = 0
         """Bit mask of the audiences this profile is in."""
         self.engaged = 0
@@ -130,6 +147,24 @@ class Profile:
         self.last_message_id = ""
         self.last_source = source
 
+    @property
+    def created_at(self) -> datetime:
+        """The event time of the profile's oldest call (UTC)."""
+        return from_micros(self.created_micros)
+
+    @created_at.setter
+    def created_at(self, at: datetime) -> None:
+        self.created_micros = to_micros(at)
+
+    @property
+    def updated_at(self) -> datetime:
+        """The event time of the profile's newest call (UTC)."""
+        return from_micros(self.updated_micros)
+
+    @updated_at.setter
+    def updated_at(self, at: datetime) -> None:
+        self.updated_micros = to_micros(at)
+
     def __repr__(self) -> str:
         return f"Profile(id={self.id!r}, user_id={self.user_id!r})"
 
@@ -138,8 +173,27 @@ class Profile:
         """Append an identifier, keeping the first ``user_id`` and ``anonymous_id`` at hand:
         every Engage event names the profile by them, and finding them by walking the
         identifiers cost ~3 µs a membership change (the identifiers are not otherwise read
-        on the ingest path, so their objects are out of the CPU caches by then)."""
-        self.identifiers.append(ext)
+        on the ingest path, so they are out of the CPU caches by then).
+
+        The values stay strings (the identity index holds the same objects); type, source,
+        time and message id of every identifier are packed into one msgpack ``bytes``
+        (vocabulary codes, integer microseconds, a compacted message id): ~90 bytes for a
+        profile's usual three identifiers instead of ~320 for a list of three
+        :class:`ExternalId` objects and a message id string. Identifiers are added a few
+        times in a profile's life, so re-packing them then costs nothing that matters."""
+        codec = self._codec
+        code = codec.vocabulary.code
+        meta = _decode_meta(self._id_meta) if self._id_meta else []
+        meta.append(
+            [
+                code(ext.type),
+                code(ext.source),
+                to_micros(ext.created_at),
+                codec.compact_id(ext.message_id),
+            ]
+        )
+        self._id_meta = _encode_meta(meta)
+        self._ids = (*self._ids, ext.id)
         if ext.type == "user_id":
             if self._user_id is None:
                 self._user_id = ext.id
@@ -156,13 +210,29 @@ class Profile:
         return self._anonymous_id
 
     @property
+    def identifiers(self) -> list[ExternalId]:
+        """Every identifier in the order first seen (unpacked: see :meth:`add_identifier`)."""
+        if not self._ids:
+            return []
+        codec = self._codec
+        name = codec.vocabulary.name
+        return [
+            ExternalId(name(kind), value, name(source), from_micros(micros), codec.expand_id(mid))
+            for value, (kind, source, micros, mid) in zip(
+                self._ids, _decode_meta(self._id_meta), strict=True
+            )
+        ]
+
+    @property
     def anonymous_ids(self) -> list[str]:
-        return [ext.id for ext in self.identifiers if ext.type == "anonymous_id"]
+        return self.ids_of("anonymous_id")
 
     def ids_of(self, id_type: str) -> list[str]:
         return [ext.id for ext in self.identifiers if ext.type == id_type]
 
     def has_id(self, id_type: str, value: str) -> bool:
+        if value not in self._ids:
+            return False
         return any(ext.type == id_type and ext.id == value for ext in self.identifiers)
 
     @property
@@ -191,7 +261,15 @@ class Profile:
         return self._codec.keys_of(self.announced_mask)
 
     def engage(
-        self, key: str, index: int, entered: bool, announced: bool, micros: int, seq: int
+        self,
+        key: str,
+        index: int,
+        entered: bool,
+        announced: bool,
+        micros: int,
+        seq: int,
+        code: int,
+        follows: bool = False,
     ) -> None:
         """Engage's side of a membership change of audience ``key`` (definition ``index``;
         the member bit itself is the model's to flip), in one call as it runs several times
@@ -201,8 +279,10 @@ class Profile:
           arrival order wins; the boolean has no timestamp). Its value is the member bit, so
           only the fact that Engage wrote it is stored (``engaged``);
         - ``announced``: whether destinations keyed by userId heard of this entry;
-        - the ``Audience Entered``/``Exited`` track in the membership log (the latest
-          ``engage_limit``) and in ``event_counts``.
+        - the ``Audience Entered``/``Exited`` track (vocabulary ``code``) in the counts and
+          in the membership log (the latest ``engage_limit``; see
+          :mod:`~promoloop.actors.cdp.membership_log`). ``follows``: this change has the time
+          of the profile's previous one and the next sequence number (the caller knows).
         """
         bit = 1 << index
         if not self.engaged & bit:
@@ -210,9 +290,11 @@ class Profile:
             # identify of the key clears the bit (see :meth:`set_traits`), so the traits dict
             # (rarely in the CPU caches here) is only looked at on the first change.
             self.engaged |= bit
-            custom = self.identify_traits
-            if custom and key in custom:
+            packed = self._traits
+            if packed is not None and key in packed[0]:
+                custom = self.identify_traits or {}
                 del custom[key]
+                self._traits = _pack_traits(custom)
                 times = self._trait_times
                 if type(times) is dict:  # a float still holds for the other keys
                     times.pop(key, None)
@@ -220,21 +302,37 @@ class Profile:
             self.announced_mask |= bit
         else:
             self.announced_mask &= ~bit
-        name = names.AUDIENCE_ENTERED if entered else names.AUDIENCE_EXITED
-        counts = self.event_counts
-        counts[name] = counts.get(name, 0) + 1
+        try:
+            self.counts[code] += 1
+        except (IndexError, OverflowError):
+            self._count_slow(code)
         limit = self._codec.engage_limit
         if limit == 0:
             return
         log = self._engage_log
         if log is None:
-            log = self._engage_log = array("q")
-        elif limit is not None and len(log) >= 2 * limit:
-            del log[:2]
-        log.append(micros)
-        log.append(seq << 16 | index << 1 | entered)
+            log = self._engage_log = array("q", (0,))
+            follows = False
+        if follows:
+            log.append(index << 1 | entered)
+        else:
+            log.append(seq << 17 | membership_log.HEAD | index << 1 | entered)
+            log.append(micros)
+        size = log[0]
+        if limit is not None and size >= limit:
+            membership_log.drop_oldest(log)
+        else:
+            log[0] = size + 1
 
     # -- traits and history -----------------------------------------------------------------
+    @property
+    def identify_traits(self) -> dict[str, Any] | None:
+        """The traits identify calls set (a fresh dict; None when there are none)."""
+        packed = self._traits
+        if packed is None:
+            return None
+        return dict(zip(packed[0], packed[1:], strict=True))
+
     @property
     def traits(self) -> dict[str, Any]:
         """Identify traits and audience booleans, as one dict (a fresh copy: write traits
@@ -255,16 +353,18 @@ class Profile:
             bit = self._codec.audience_bits.get(key)
             if bit is not None and self.engaged & bit:
                 return bool(self.members & bit)
-        custom = self.identify_traits
-        return custom.get(key) if custom is not None else None
+        packed = self._traits
+        if packed is not None:
+            keys = packed[0]
+            if key in keys:
+                return packed[keys.index(key) + 1]
+        return None
 
     def set_traits(self, traits: dict[str, Any], at: datetime) -> dict[str, Any]:
         """Last write wins by event timestamp, not arrival order; returns what changed."""
         when = to_seconds(at)
         changed: dict[str, Any] = {}
-        custom = self.identify_traits
-        if custom is None:
-            custom = self.identify_traits = {}
+        custom = self.identify_traits or {}
         one = self._trait_times
         # Every identify trait ends up written at ``when`` (none yet, or this call rewrites
         # all of them and is not older): one float stands for their times.
@@ -294,6 +394,7 @@ class Profile:
                     times[key] = when
         if times is None:
             self._trait_times = when
+        self._traits = _pack_traits(custom)
         return changed
 
     @property
@@ -318,13 +419,14 @@ class Profile:
 
     def remember(self, entry: HistoryEntry) -> None:
         """Append to the history (bounded by the codec's limit) and count the event."""
-        self.append_record(self._codec.encode(entry), entry.event or entry.type)
+        codec = self._codec
+        self.append_record(codec.encode(entry), codec.vocabulary.code(entry.event or entry.type))
 
-    def append_record(self, record: bytes, name: str) -> None:
-        """Append one framed record (see :class:`HistoryCodec`) and count ``name`` (the event
-        name, or the call type). The model encodes records itself, without building a
-        :class:`HistoryEntry` per call. Once per ``block`` records the raw tail is sealed
-        (compressed); nothing is decoded here."""
+    def append_record(self, record: bytes, code: int) -> None:
+        """Append one framed record (see :class:`HistoryCodec`) and count the vocabulary
+        ``code`` of its event name (or call type). The model encodes records itself, without
+        building a :class:`HistoryEntry` per call. Once per ``block`` records the raw tail is
+        sealed (compressed); nothing is decoded here."""
         codec = self._codec
         history = self._history + record
         stored = self._stored + 1
@@ -337,14 +439,34 @@ class Profile:
             history, stored = codec.seal(history, stored)
         self._history = history
         self._stored = stored
-        counts = self.event_counts
-        count = counts.get(name)
-        if count is None:
-            # A new key: the name is usually the call's own decoded string, ~60 bytes every
-            # profile would keep a copy of; the interned one is shared.
-            counts[sys.intern(name)] = 1
-        else:
-            counts[name] = count + 1  # the dict keeps the key it has
+        try:
+            self.counts[code] += 1
+        except (IndexError, OverflowError):
+            self._count_slow(code)
+
+    def _count_slow(self, code: int, n: int = 1) -> None:
+        """Add ``n`` to the count of ``code`` when :attr:`counts` is too short for it (a name
+        this profile has not seen yet) or the count would overflow the item type (then every
+        count widens to 8 bytes). Off the common path: both are rare, so the hot path is a
+        bare ``+= 1``."""
+        counts = self.counts
+        if code >= len(counts):
+            counts.frombytes(bytes(counts.itemsize * (code + 1 - len(counts))))
+        if counts[code] + n >= 1 << 8 * counts.itemsize:
+            counts = self.counts = array("Q", counts)
+        counts[code] += n
+
+    def count(self, name: str) -> int:
+        """How many events named ``name`` (or calls of that type) this profile has had."""
+        code = self._codec.vocabulary.code(name)
+        counts = self.counts
+        return counts[code] if code < len(counts) else 0
+
+    @property
+    def event_counts(self) -> dict[str, int]:
+        """Lifetime counts by event name (or call type), as a fresh dict."""
+        name = self._codec.vocabulary.name
+        return {name(code): n for code, n in enumerate(self.counts) if n}
 
     @property
     def history_size(self) -> int:
@@ -357,17 +479,17 @@ class Profile:
     @property
     def engage_size(self) -> int:
         """Engage membership events kept in the membership log."""
-        return len(self._engage_log) // 2 if self._engage_log is not None else 0
+        return self._engage_log[0] if self._engage_log is not None else 0
 
     def _calls(self) -> list[HistoryEntry]:
         return self._codec.decode_history(self._history, self._stored)
 
     def _memberships(self) -> list[HistoryEntry]:
-        log = self._engage_log
-        if not log:
-            return []
         entry = self._codec.membership_entry
-        return [entry(log[i], log[i + 1]) for i in range(0, len(log), 2)]
+        return [
+            entry(micros, seq << 16 | code)
+            for micros, seq, code in membership_log.changes(self._engage_log)
+        ]
 
     @property
     def events(self) -> list[HistoryEntry]:
@@ -394,25 +516,26 @@ class Profile:
         calls = sorted([*self._calls(), *other._calls()], key=lambda e: (e.timestamp, e.message_id))
         self._history = b""
         self._stored = 0
-        counts = self.event_counts
-        self.event_counts = {}
+        counts = self.counts
+        self.counts = array("H")  # re-recording the calls must not count them again
         for entry in calls:
             self.remember(entry)
-        self.event_counts = counts
-        for name, count in other.event_counts.items():
-            self.event_counts[name] = self.event_counts.get(name, 0) + count
+        self.counts = counts
+        for code, count in enumerate(other.counts):
+            if count:
+                self._count_slow(code, count)
         self._absorb_memberships(other)
         self.members |= other.members
         self.announced_mask |= other.announced_mask
         if self._merged_from is None:
             self._merged_from = []
         self._merged_from.append(other.id)
-        if other.created_at < self.created_at:
-            self.created_at = other.created_at
+        if other.created_micros < self.created_micros:
+            self.created_micros = other.created_micros
             self.first_message_id = other.first_message_id
             self.first_source = other.first_source
-        if other.updated_at > self.updated_at:
-            self.updated_at = other.updated_at
+        if other.updated_micros > self.updated_micros:
+            self.updated_micros = other.updated_micros
             self.last_message_id = other.last_message_id
             self.last_source = other.last_source
 
@@ -429,14 +552,13 @@ class Profile:
             if bit is not None and theirs_engaged & bit and key in timed:
                 theirs_engaged &= ~bit  # ours is an identify trait: it stays
         self.engaged |= theirs_engaged
-        if not other.identify_traits:
+        theirs = other.identify_traits
+        if not theirs:
             return
-        custom = self.identify_traits
-        if custom is None:
-            custom = self.identify_traits = {}
+        custom = mine
         times = self._times_dict()
         other_times = other.trait_times or {}
-        for key, value in other.identify_traits.items():
+        for key, value in theirs.items():
             bit = bits.get(key)
             if bit is not None and self.engaged & bit:
                 continue  # ours is an audience boolean: Engage owns the key
@@ -448,24 +570,17 @@ class Profile:
             elif previous is None or when >= previous:
                 custom[key] = value
                 times[key] = when
+        self._traits = _pack_traits(custom)
 
     def _absorb_memberships(self, other: Profile) -> None:
-        theirs = other._engage_log
+        theirs = membership_log.changes(other._engage_log)
         if not theirs:
             return
-        mine = self._engage_log or array("q")
-        pairs = sorted(
-            [(mine[i], mine[i + 1]) for i in range(0, len(mine), 2)]
-            + [(theirs[i], theirs[i + 1]) for i in range(0, len(theirs), 2)]
-        )
+        merged = sorted([*membership_log.changes(self._engage_log), *theirs])
         limit = self._codec.engage_limit
         if limit is not None:
-            pairs = pairs[len(pairs) - limit :] if limit else []
-        merged = array("q")
-        for micros, packed in pairs:
-            merged.append(micros)
-            merged.append(packed)
-        self._engage_log = merged
+            merged = merged[len(merged) - limit :] if limit else []
+        self._engage_log = membership_log.build(merged)
 
     def external_ids(self) -> list[dict[str, str]]:
         """Identifiers by type (user_id, anonymous_id, email, then others), each in the
@@ -506,3 +621,24 @@ class Profile:
 
 def _timestamp(entry: HistoryEntry) -> datetime:
     return entry.timestamp
+
+
+_KEY_TUPLES: dict[tuple[str, ...], tuple[str, ...]] = {}
+"""One shared tuple per set of identify trait keys (profiles of a workspace have a few)."""
+_MAX_KEY_TUPLES = 4_096
+"""Beyond this many distinct key sets, tuples are no longer shared (bounded memory whatever
+keys callers send)."""
+
+
+def _pack_traits(custom: dict[str, Any]) -> tuple[Any, ...] | None:
+    """``(keys, value, ...)`` of identify traits: 88 bytes for a profile's usual five instead
+    of 184 for a dict, the keys tuple shared with every profile that has the same keys."""
+    if not custom:
+        return None
+    keys = tuple(custom)
+    shared = _KEY_TUPLES.get(keys)
+    if shared is None:
+        shared = keys
+        if len(_KEY_TUPLES) < _MAX_KEY_TUPLES:
+            _KEY_TUPLES[keys] = keys
+    return (shared, *custom.values())

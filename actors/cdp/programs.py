@@ -110,7 +110,7 @@ class _Emitter:
 
     def _performed(self, condition: PerformedEvent) -> str:
         if condition.within_days is None:
-            count = f"event_counts.get({self.const(condition.event)}, 0)"
+            count = f"profile.count({self.const(condition.event)})"
             return self._bounds(count, condition.at_least, condition.at_most)
         slot = self.engine.internal(
             kind="count", event=condition.event, window_days=condition.within_days
@@ -179,7 +179,6 @@ def build_program(
             body.append(f"{indent}    changed |= {mask}")
     head = [
         "def program(profile, now, at, change, out):",
-        "    event_counts = profile.event_counts",
         "    states = profile.computed",
     ]
     head.append("    changed = 0")
