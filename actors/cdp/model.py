@@ -270,9 +270,10 @@ class CdpModel:
         self._sync_keys: list[str] = []
         self._synced_of: dict[tuple[int, ...], list[str]] = {}
         """Touched slots → the synced keys among them (a cache, see :meth:`_synced_in`)."""
-        self._synced: dict[str, tuple[Any, ...]] = {}
-        """Profile id → the values last sent of each synced trait, by position in
-        ``_sync_keys`` (``_UNSET``: never sent). A tuple, not a dict: one per profile."""
+        self._synced_tuples: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        """One shared tuple per combination of synced values (``Profile.synced``): values
+        repeat across profiles (a favourite category among a few), so a profile holds only a
+        reference to one, not a tuple (~48 bytes) of its own."""
         self._sync_position: dict[str, int] = {}
         self.subscriptions: list[Subscription] = []
         self.plans = TrackingPlans()
@@ -759,7 +760,7 @@ class CdpModel:
         value changed since last sent."""
         if not keys:
             return []
-        last = self._synced.get(profile.id, ())
+        last = profile.synced
         position = self._sync_position
         changes: dict[str, Any] = {}
         for key in keys:
@@ -773,7 +774,14 @@ class CdpModel:
         values = list(last) + [_UNSET] * (len(self._sync_keys) - len(last))
         for key, value in changes.items():
             values[position[key]] = value
-        self._synced[profile.id] = tuple(values)
+        synced = tuple(values)
+        shared = self._synced_tuples
+        try:
+            profile.synced = shared.setdefault(synced, synced)
+        except TypeError:  # an unhashable value (a list trait): not shared
+            profile.synced = synced
+        if len(shared) > 4_096:
+            shared.clear()  # bounded whatever the values are; later tuples are shared anew
         self._engage_seq += 1
         context = self._personas("trait", ",".join(sorted(changes)))
         identify = Identify(
@@ -787,7 +795,7 @@ class CdpModel:
 
     def _on_merge(self, target: Profile, other: Profile) -> None:
         """Before ``target`` absorbs ``other``: merge trait states, fix audience sizes (two
-        members become one), forget ``other``'s synced values and pending expiry."""
+        members become one), forget ``other``'s pending expiry."""
         self._merged = True
         self._engaged_last = (None, 0, 0)
         self.traits.merge(target, other)
@@ -795,7 +803,6 @@ class CdpModel:
         when = max(target.updated_micros, other.updated_micros) / 1_000_000
         for key in sorted(self.codec.keys_of(other.members & target.members)):
             self._resize(key, -1, when)
-        self._synced.pop(other.id, None)
         other.next_due = math.inf
 
     # -- time --------------------------------------------------------------------------------

@@ -71,6 +71,7 @@ class Profile:
         "last_source",
         "members",
         "next_due",
+        "synced",
         "updated_micros",
     )
 
@@ -135,6 +136,9 @@ class Profile:
         """Audiences whose entry destinations have heard of with this profile's userId."""
         self._merged_from: list[str] | None = None
         self._refused_merges: list[str] | None = None
+        self.synced: tuple[Any, ...] = ()
+        """The values of the model's synced computed traits last sent to destinations (see
+        ``CdpModel._sync``)."""
         self.computed: list[Any] | None = None
         """Computed trait states, indexed by the model's trait slots (None until needed)."""
         self.next_due = float("inf")

@@ -244,6 +244,29 @@ def test_synced_traits_send_an_identify_when_the_value_changes() -> None:
     assert synced(model.advance(day(8))) == [{"orders_7d": 0}]
 
 
+def test_profiles_with_the_same_synced_values_share_them() -> None:
+    """Each profile references one shared tuple of last-sent values, and unhashable values
+    (a unique list) are kept unshared without breaking the change detection."""
+    model = CdpModel()
+    model.add_computed_traits(
+        [
+            ComputedTrait(key="orders", kind="count", event=ORDER, sync=True),
+            ComputedTrait(key="skus", kind="unique_list", event=ORDER, property="sku", sync=True),
+        ]
+    )
+    for user in ("u1", "u2"):
+        call = Track(user_id=user, event=ORDER, properties={"sku": "A"}, timestamp=day(0))
+        assert [e.traits for s, e in model.ingest("web", call, day(0)) if s == ENGAGE_SOURCE] == [
+            {"orders": 1, "skus": ["A"]}
+        ]
+    one, two = model.profile("user_id", "u1"), model.profile("user_id", "u2")
+    assert one is not None and two is not None and one.synced == two.synced
+    again = Track(user_id="u1", event=ORDER, properties={"sku": "A"}, timestamp=day(1))
+    assert [e.traits for s, e in model.ingest("web", again, day(1)) if s == ENGAGE_SOURCE] == [
+        {"orders": 2}
+    ]
+
+
 def test_identify_cannot_overwrite_a_computed_trait() -> None:
     """Computed trait keys belong to the CDP: an identify sending the same key is ignored for
     that key, the other traits land."""
