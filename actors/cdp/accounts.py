@@ -102,9 +102,7 @@ class Accounts:
             group,
         )
         if at >= account.updated_at:
-            account.updated_at = at
-            account.last_message_id = message_id
-            account.last_source = source
+            account.set_newest(to_micros(at), message_id, source)
         link = Link(at, source, message_id)
         self._link(user.id, group_id, link)
         return account

@@ -552,16 +552,18 @@ class CdpModel:
                     message_id=message_id,
                 )
         fresh = profile.history_size == 0  # this call created the profile
+        if micros >= profile.updated_micros:
+            # The newest call: its record, appended below, tells its message id and source.
+            profile.updated_micros = micros
+            profile._newest = None
+        else:
+            profile.keep_newest()
         profile.append_record(
             self.codec.encode_call(
                 micros, type_code, event_code, source_code, message_id, properties
             ),
             counted,
         )
-        if micros >= profile.updated_micros:
-            profile.updated_micros = micros
-            profile.last_message_id = message_id
-            profile.last_source = source
         routed = out
         routed.append((source, event))
         touched: list[int] = []

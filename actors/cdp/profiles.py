@@ -53,6 +53,7 @@ class Profile:
         "_id_meta",
         "_ids",
         "_merged_from",
+        "_newest",
         "_refused_merges",
         "_stored",
         "_trait_times",
@@ -67,8 +68,6 @@ class Profile:
         "first_message_id",
         "first_source",
         "id",
-        "last_message_id",
-        "last_source",
         "members",
         "next_due",
         "synced",
@@ -148,8 +147,11 @@ class Profile:
         expiry re-evaluates only what changed after it)."""
         self.first_message_id = ""
         self.first_source = source
-        self.last_message_id = ""
-        self.last_source = source
+        self._newest: tuple[str, str] | None = None
+        """``(message id, source)`` of the newest call (by event time) when it is not the
+        history's latest record: an older call arrived after it, or a merge chose it. None
+        while the latest record is the newest call, as it nearly always is: the message id
+        is then read from the history (:attr:`last_message_id`), not kept (~70 bytes)."""
 
     @property
     def created_at(self) -> datetime:
@@ -168,6 +170,37 @@ class Profile:
     @updated_at.setter
     def updated_at(self, at: datetime) -> None:
         self.updated_micros = to_micros(at)
+
+    @property
+    def last_message_id(self) -> str:
+        """The message id of the newest call (by event time; "" before any)."""
+        return self._newest_call()[0]
+
+    @property
+    def last_source(self) -> str:
+        """The source of the newest call (by event time)."""
+        return self._newest_call()[1]
+
+    def _newest_call(self) -> tuple[str, str]:
+        newest = self._newest
+        if newest is not None:
+            return newest
+        if not self._stored:
+            return ("", self.first_source)
+        latest = self._calls()[-1]
+        return (latest.message_id, latest.source)
+
+    def keep_newest(self) -> None:
+        """Called before a call older than :attr:`updated_at` is recorded: the newest call
+        is no longer the latest record, so its message id and source are kept apart (read
+        from the history once: out-of-order calls are rare)."""
+        if self._newest is None:
+            self._newest = self._newest_call()
+
+    def set_newest(self, micros: int, message_id: str, source: str) -> None:
+        """Record a call as the newest (its time, message id and source) explicitly."""
+        self.updated_micros = micros
+        self._newest = (message_id, source)
 
     def __repr__(self) -> str:
         return f"Profile(id={self.id!r}, user_id={self.user_id!r})"
@@ -513,6 +546,10 @@ class Profile:
     def absorb(self, other: Profile) -> None:
         """Merge ``other`` into this one: identifiers, traits (newest wins), history (by time),
         counts and memberships. Computed trait states are merged by the model."""
+        newest = max(
+            (self.updated_micros, 1, *self._newest_call()),
+            (other.updated_micros, 0, *other._newest_call()),
+        )  # the newer one; on a tie, this profile's
         for ext in other.identifiers:
             if not self.has_id(ext.type, ext.id):
                 self.add_identifier(ext)
@@ -538,10 +575,7 @@ class Profile:
             self.created_micros = other.created_micros
             self.first_message_id = other.first_message_id
             self.first_source = other.first_source
-        if other.updated_micros > self.updated_micros:
-            self.updated_micros = other.updated_micros
-            self.last_message_id = other.last_message_id
-            self.last_source = other.last_source
+        self.set_newest(newest[0], newest[2], newest[3])
 
     def _absorb_traits(self, other: Profile) -> None:
         """Identify traits: newest timestamp wins. Audience booleans (untimed): a member of

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from promoloop.actors.cdp import CdpModel, ExternalId, Profile
 from promoloop.actors.cdp.history import HistoryCodec, HistoryEntry
+from promoloop.actors.cdp.times import to_micros
 from promoloop.actors.events import Group, Identify, Track
 
 T0 = datetime(2026, 3, 2, 9, 0, 0, 123_457, tzinfo=UTC)
@@ -187,3 +188,34 @@ def test_identify_traits_are_packed_with_their_keys_shared() -> None:
     one.absorb(two)  # same time: theirs wins for keys they have, vip stays Engage's
     assert one.identify_traits == {"a": 2.0, "c": [1]}
     assert one.trait("vip") is True
+
+
+def test_the_newest_call_is_read_from_the_history_or_kept_when_an_older_one_follows() -> None:
+    model = CdpModel(history_limit=3)
+
+    def call(mid: str, minutes: int, source: str = "web") -> None:
+        at = T0 + timedelta(minutes=minutes)
+        model.ingest(source, Track(user_id="u1", event="E", message_id=mid, timestamp=at), at)
+
+    call("m1", 10)
+    profile = model.profile("user_id", "u1")
+    assert profile is not None
+    assert (profile.last_message_id, profile.last_source, profile._newest) == ("m1", "web", None)
+    call("m2", 5, "app")  # older: m1 stays the newest, kept apart from the history
+    assert (profile.last_message_id, profile.last_source) == ("m1", "web")
+    for n in range(3, 7):  # older calls push m1 out of the history: still known
+        call(f"m{n}", n)
+    assert "m1" not in [e.message_id for e in profile.events]
+    assert (profile.last_message_id, profile.updated_at) == ("m1", T0 + timedelta(minutes=10))
+    call("m7", 10, "app")  # same time as m1, arrived later: the newest
+    assert (profile.last_message_id, profile.last_source, profile._newest) == ("m7", "app", None)
+    other = Profile("p9", T0, codec=model.codec)
+    other.remember(HistoryEntry(T0 + timedelta(minutes=10), "track", "E", "crm", "o1", {}))
+    other.set_newest(to_micros(T0 + timedelta(minutes=10)), "o1", "crm")
+    profile.absorb(other)  # a tie: this profile's newest stays
+    assert (profile.last_message_id, profile.last_source) == ("m7", "app")
+    later = Profile("p8", T0, codec=model.codec)
+    later.set_newest(to_micros(T0 + timedelta(minutes=11)), "l1", "crm")
+    profile.absorb(later)
+    assert (profile.last_message_id, profile.last_source) == ("l1", "crm")
+    assert profile.updated_at == T0 + timedelta(minutes=11)
