@@ -78,7 +78,6 @@ class Accounts:
         account = self._by_group.get(group_id)
         if account is None:
             account = Profile(id=self._new_id(), created_at=at, codec=self._codec, source=source)
-            account.first_message_id = message_id
             ext = ExternalId(ACCOUNT_ID_TYPE, group_id, source, at, message_id)
             account.add_identifier(ext)
             self._by_group[group_id] = account

@@ -383,7 +383,6 @@ class IdentityGraph:
 
     def _create(self, ids: list[Identifier], at: datetime, source: str, message_id: str) -> Profile:
         profile = Profile(id=self._new_id(), created_at=at, codec=self._codec, source=source)
-        profile.first_message_id = message_id
         self._profiles[profile.id] = profile
         kept: list[Identifier] = []
         counts: dict[str, int] = {}
@@ -392,6 +391,8 @@ class IdentityGraph:
                 counts[id_type] = counts.get(id_type, 0) + 1
                 kept.append((id_type, value))
         self._attach(profile, kept, at, source, message_id)
+        if not kept:  # no identifier to read the first message id from
+            profile.first_message_id = message_id
         return profile
 
     def _merge(self, target: Profile, other: Profile) -> None:

@@ -49,6 +49,7 @@ class Profile:
         "_anonymous_id",
         "_codec",
         "_engage_log",
+        "_first_message_id",
         "_history",
         "_id_meta",
         "_ids",
@@ -65,7 +66,6 @@ class Profile:
         "created_micros",
         "due_since",
         "engaged",
-        "first_message_id",
         "first_source",
         "id",
         "members",
@@ -145,7 +145,10 @@ class Profile:
         self.due_since = float("-inf")
         """Since when time-driven changes of this profile may be unprocessed (the model's
         expiry re-evaluates only what changed after it)."""
-        self.first_message_id = ""
+        self._first_message_id: str | None = None
+        """The message id of the oldest call, when not the first identifier's (which a new
+        profile's identifiers carry: read from there, not kept twice; see
+        :attr:`first_message_id`)."""
         self.first_source = source
         self._newest: tuple[str, str] | None = None
         """``(message id, source)`` of the newest call (by event time) when it is not the
@@ -170,6 +173,20 @@ class Profile:
     @updated_at.setter
     def updated_at(self, at: datetime) -> None:
         self.updated_micros = to_micros(at)
+
+    @property
+    def first_message_id(self) -> str:
+        """The message id of the oldest call ("" when unknown)."""
+        first = self._first_message_id
+        if first is not None:
+            return first
+        if not self._id_meta:
+            return ""
+        return self._codec.expand_id(_decode_meta(self._id_meta)[0][3])
+
+    @first_message_id.setter
+    def first_message_id(self, message_id: str) -> None:
+        self._first_message_id = message_id
 
     @property
     def last_message_id(self) -> str:
