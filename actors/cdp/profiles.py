@@ -46,7 +46,6 @@ class Profile:
     """
 
     __slots__ = (
-        "_anonymous_id",
         "_codec",
         "_engage_log",
         "_first_message_id",
@@ -59,19 +58,20 @@ class Profile:
         "_stored",
         "_trait_times",
         "_traits",
-        "_user_id",
         "announced_mask",
         "computed",
         "counts",
         "created_micros",
         "due_since",
         "engaged",
+        "first_anonymous_id",
         "first_source",
         "id",
         "members",
         "next_due",
         "synced",
         "updated_micros",
+        "user_id",
     )
 
     def __init__(
@@ -94,10 +94,14 @@ class Profile:
         """The identifier values in the order first seen (the same strings the identity
         graph's index holds); add through :meth:`add_identifier` (never removed)."""
         self._id_meta = b""
-        """The rest of each identifier, packed (see :meth:`_pack_meta`): read through
+        """The rest of each identifier, packed (see :meth:`add_identifier`): read through
         :attr:`identifiers`."""
-        self._user_id: str | None = None
-        self._anonymous_id: str | None = None
+        self.user_id: str | None = None
+        """The first user id seen (a profile holds one unless its identity rules allow more).
+        Read-only outside :meth:`add_identifier`, which sets it; a plain attribute, not a
+        property, as the change path reads it several times per call."""
+        self.first_anonymous_id: str | None = None
+        """The first anonymous id seen (read-only, like :attr:`user_id`)."""
         if user_id:
             self.add_identifier(ExternalId("user_id", user_id, source, created_at, ""))
         for anonymous_id in anonymous_ids:
@@ -249,19 +253,10 @@ class Profile:
         self._id_meta = _encode_meta(meta)
         self._ids = (*self._ids, ext.id)
         if ext.type == "user_id":
-            if self._user_id is None:
-                self._user_id = ext.id
-        elif ext.type == "anonymous_id" and self._anonymous_id is None:
-            self._anonymous_id = ext.id
-
-    @property
-    def user_id(self) -> str | None:
-        """The first user id seen (a profile holds one unless its identity rules allow more)."""
-        return self._user_id
-
-    @property
-    def first_anonymous_id(self) -> str | None:
-        return self._anonymous_id
+            if self.user_id is None:
+                self.user_id = ext.id
+        elif ext.type == "anonymous_id" and self.first_anonymous_id is None:
+            self.first_anonymous_id = ext.id
 
     @property
     def identifiers(self) -> list[ExternalId]:
