@@ -125,6 +125,9 @@ class Vocabulary:
     def name(self, code: int) -> str:
         return self._names[code]
 
+    def __len__(self) -> int:
+        return len(self._names)
+
 
 def _record_at(buffer: bytes | bytearray | memoryview, pos: int) -> tuple[int, int]:
     """(body start, end) of the framed record at ``pos`` (see :class:`HistoryCodec`)."""

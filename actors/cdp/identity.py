@@ -35,6 +35,7 @@ import msgspec
 
 from promoloop.actors.cdp.history import HistoryCodec
 from promoloop.actors.cdp.profiles import ExternalId, Profile
+from promoloop.actors.cdp.times import from_micros
 
 _TYPE = re.compile(r"^[a-z][a-z0-9_.]{0,62}$")
 
@@ -363,10 +364,10 @@ class IdentityGraph:
         rules = self._rules
         values: dict[str, set[str]] = {}
         for profile in profiles:
-            for ext in profile.identifiers:
-                window = rules[ext.type].window
-                if window is None or ext.created_at > at - window:
-                    values.setdefault(ext.type, set()).add(ext.id)
+            for id_type, value, micros in profile.id_stamps():
+                window = rules[id_type].window
+                if window is None or from_micros(micros) > at - window:
+                    values.setdefault(id_type, set()).add(value)
         for id_type, value in ids:
             if self._index[id_type].get(value) is None:  # held ones were counted above
                 values.setdefault(id_type, set()).add(value)

@@ -225,9 +225,11 @@ class CdpModel:
         )
         """Vocabulary codes of ``Audience Exited`` and ``Audience Entered`` (by ``entered``),
         which profiles count their Engage events under."""
-        self._engaged_last: tuple[Profile | None, int, int] = (None, 0, 0)
-        """The profile, time (microseconds) and number of the latest membership change (no
-        profile after a merge: it rebuilds the membership logs)."""
+        self._engaged_last: Profile | None = None
+        """The profile of the latest membership change (number ``_engage_seq``; None when a
+        number was taken since, or after a merge, which rebuilds the membership logs), and
+        its time in microseconds."""
+        self._engaged_micros = 0
         self.identity = IdentityGraph(self._next_profile_id, identity, codec=self.codec)
         self.identity.on_merge = self._on_merge
         self._account_seq = 0
@@ -706,11 +708,12 @@ class CdpModel:
         if at is not self._micros_of[0]:
             self._micros_of = (at, to_micros(at))
         micros = self._micros_of[1]
-        # The previous change (number seq - 1) was this profile's, at the same time: its log
-        # stores this one as a follower (one int, see membership_log).
-        last = self._engaged_last
-        follows = last[0] is profile and last[1] == micros and last[2] == seq - 1
-        self._engaged_last = (profile, micros, seq)
+        # The previous change (number seq - 1: _sync, the only other taker of numbers, clears
+        # _engaged_last) was this profile's, at the same time: its log stores this one as a
+        # follower (one int, see membership_log).
+        follows = self._engaged_last is profile and self._engaged_micros == micros
+        self._engaged_last = profile
+        self._engaged_micros = micros
         profile.engage(
             key,
             index,
@@ -786,6 +789,7 @@ class CdpModel:
         if len(shared) > 4_096:
             shared.clear()  # bounded whatever the values are; later tuples are shared anew
         self._engage_seq += 1
+        self._engaged_last = None  # the next membership change does not follow the last one
         context = self._personas("trait", ",".join(sorted(changes)))
         identify = Identify(
             message_id=f"engage-{self._engage_seq:08d}-c",
@@ -800,7 +804,7 @@ class CdpModel:
         """Before ``target`` absorbs ``other``: merge trait states, fix audience sizes (two
         members become one), forget ``other``'s pending expiry."""
         self._merged = True
-        self._engaged_last = (None, 0, 0)
+        self._engaged_last = None
         self.traits.merge(target, other)
         self.accounts.merge_users(target, other)
         when = max(target.updated_micros, other.updated_micros) / 1_000_000

@@ -125,7 +125,7 @@ class Profile:
         self._engage_log: array[int] | None = None
         """The latest Engage membership events (see :mod:`~promoloop.actors.cdp.membership_log`);
         None until the first."""
-        self.counts = array("H")
+        self.counts = array("H", bytes(2 * len(self._codec.vocabulary)))
         """Lifetime count of each event name (or call type, for calls other than tracks),
         indexed by its code in the codec's vocabulary, read through :meth:`count` and
         :attr:`event_counts`. Two bytes a name (widened on overflow, see
@@ -186,7 +186,7 @@ class Profile:
             return first
         if not self._id_meta:
             return ""
-        return self._codec.expand_id(_decode_meta(self._id_meta)[0][3])
+        return self._codec.expand_id(self._meta()[0][3])
 
     @first_message_id.setter
     def first_message_id(self, message_id: str) -> None:
@@ -237,20 +237,18 @@ class Profile:
         time and message id of every identifier are packed into one msgpack ``bytes``
         (vocabulary codes, integer microseconds, a compacted message id): ~90 bytes for a
         profile's usual three identifiers instead of ~320 for a list of three
-        :class:`ExternalId` objects and a message id string. Identifiers are added a few
-        times in a profile's life, so re-packing them then costs nothing that matters."""
+        :class:`ExternalId` objects and a message id string. Each identifier appends its own
+        msgpack array (nothing is re-packed); :meth:`_meta` reads them all in one call."""
         codec = self._codec
         code = codec.vocabulary.code
-        meta = _decode_meta(self._id_meta) if self._id_meta else []
-        meta.append(
-            [
+        self._id_meta += _encode_meta(
+            (
                 code(ext.type),
                 code(ext.source),
                 to_micros(ext.created_at),
                 codec.compact_id(ext.message_id),
-            ]
+            )
         )
-        self._id_meta = _encode_meta(meta)
         self._ids = (*self._ids, ext.id)
         if ext.type == "user_id":
             if self.user_id is None:
@@ -267,9 +265,23 @@ class Profile:
         name = codec.vocabulary.name
         return [
             ExternalId(name(kind), value, name(source), from_micros(micros), codec.expand_id(mid))
-            for value, (kind, source, micros, mid) in zip(
-                self._ids, _decode_meta(self._id_meta), strict=True
-            )
+            for value, (kind, source, micros, mid) in zip(self._ids, self._meta(), strict=True)
+        ]
+
+    def _meta(self) -> list[list[Any]]:
+        """Each identifier's ``[type code, source code, micros, compacted message id]``: the
+        appended arrays of :attr:`_id_meta`, decoded as one array (a msgpack array header
+        before them)."""
+        count = len(self._ids)
+        return _decode_meta(b"\xdd" + count.to_bytes(4, "big") + self._id_meta)
+
+    def id_stamps(self) -> list[tuple[str, str, int]]:
+        """``(type, value, first seen in microseconds)`` of each identifier: what identity
+        limits read, without building :class:`ExternalId` objects."""
+        name = self._codec.vocabulary.name
+        return [
+            (name(kind), value, micros)
+            for value, (kind, _, micros, _) in zip(self._ids, self._meta(), strict=True)
         ]
 
     @property
@@ -368,10 +380,12 @@ class Profile:
             log.append(seq << 17 | membership_log.HEAD | index << 1 | entered)
             log.append(micros)
         size = log[0]
-        if limit is not None and size >= limit:
-            membership_log.drop_oldest(log)
-        else:
+        if limit is None or size < limit:
             log[0] = size + 1
+        elif log[3] & membership_log.HEAD:
+            del log[1:3]  # the oldest is a head the next does not follow (drop_oldest, inline)
+        else:
+            membership_log.drop_oldest(log)
 
     # -- traits and history -----------------------------------------------------------------
     @property
