@@ -31,8 +31,8 @@ states). Appending a call copies the (compressed) history once, as before.
 
 Engage's own events (``Audience Entered``/``Exited``) are not calls: a churny workspace makes
 more of them than calls, so they do not go into the call history. Each profile keeps the latest
-``engage_limit`` of them in a membership log of two machine ints per change (time, and
-sequence/audience/direction packed), merged back into :attr:`Profile.events` by time when read.
+``engage_limit`` of them in a membership log (``membership_log.py``), merged back into
+:attr:`Profile.events` by time when read (see :meth:`HistoryCodec.membership_entry`).
 Memberships and the boolean audience traits are bit masks over the audiences' definition
 order (one int each, no per-profile set or dict), decoded on read.
 """
@@ -246,10 +246,11 @@ class HistoryCodec:
             mask |= bits[key]
         return mask
 
-    def membership_entry(self, micros: int, packed: int) -> HistoryEntry:
-        """The ``Audience Entered``/``Exited`` track a membership log entry stands for."""
-        seq, index, entered = packed >> 16, (packed >> 1) & 0x7FFF, packed & 1
-        key = self.audience_keys[index]
+    def membership_entry(self, micros: int, seq: int, code: int) -> HistoryEntry:
+        """The ``Audience Entered``/``Exited`` track a membership log change stands for
+        (``code``: ``index << 1 | entered``, see ``membership_log.Change``)."""
+        entered = code & 1
+        key = self.audience_keys[code >> 1]
         return HistoryEntry(
             timestamp=from_micros(micros),
             type="track",

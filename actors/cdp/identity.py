@@ -400,8 +400,8 @@ class IdentityGraph:
         if self.on_merge is not None:
             self.on_merge(target, other)
         target.absorb(other)
-        for ext in other.identifiers:
-            self._index[ext.type][ext.id] = target
+        for id_type, value, _ in other.id_stamps():
+            self._index[id_type][value] = target
         del self._profiles[other.id]
         self.merges += 1
 

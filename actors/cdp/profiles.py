@@ -202,13 +202,15 @@ class Profile:
         """The source of the newest call (by event time)."""
         return self._newest_call()[1]
 
-    def _newest_call(self) -> tuple[str, str]:
+    def _newest_call(self, calls: list[HistoryEntry] | None = None) -> tuple[str, str]:
+        """``(message id, source)`` of the newest call; ``calls``: the history, when the
+        caller has decoded it already."""
         newest = self._newest
         if newest is not None:
             return newest
         if not self._stored:
             return ("", self.first_source)
-        latest = self._calls()[-1]
+        latest = (self._calls() if calls is None else calls)[-1]
         return (latest.message_id, latest.source)
 
     def keep_newest(self) -> None:
@@ -549,10 +551,7 @@ class Profile:
 
     def _memberships(self) -> list[HistoryEntry]:
         entry = self._codec.membership_entry
-        return [
-            entry(micros, seq << 16 | code)
-            for micros, seq, code in membership_log.changes(self._engage_log)
-        ]
+        return [entry(*change) for change in membership_log.changes(self._engage_log)]
 
     @property
     def events(self) -> list[HistoryEntry]:
@@ -572,15 +571,16 @@ class Profile:
     def absorb(self, other: Profile) -> None:
         """Merge ``other`` into this one: identifiers, traits (newest wins), history (by time),
         counts and memberships. Computed trait states are merged by the model."""
+        mine, theirs = self._calls(), other._calls()
         newest = max(
-            (self.updated_micros, 1, *self._newest_call()),
-            (other.updated_micros, 0, *other._newest_call()),
+            (self.updated_micros, 1, *self._newest_call(mine)),
+            (other.updated_micros, 0, *other._newest_call(theirs)),
         )  # the newer one; on a tie, this profile's
         for ext in other.identifiers:
             if not self.has_id(ext.type, ext.id):
                 self.add_identifier(ext)
         self._absorb_traits(other)
-        calls = sorted([*self._calls(), *other._calls()], key=lambda e: (e.timestamp, e.message_id))
+        calls = sorted([*mine, *theirs], key=lambda e: (e.timestamp, e.message_id))
         self._history = b""
         self._stored = 0
         counts = self.counts
