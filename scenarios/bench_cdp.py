@@ -66,6 +66,7 @@ from promoloop.actors.events import names
 from promoloop.actors.events.messages import EventBatch
 from promoloop.actors.events.segment import SegmentEvent, Track
 from promoloop.actors.runtime import Actor, Started, Wake, World, virtual_clock
+from promoloop.actors.runtime.actor import LATER
 from promoloop.actors.runtime.clock import DEFAULT_EPOCH
 from promoloop.scenarios.bench import BATCH, _floor_per_event
 
@@ -442,17 +443,40 @@ class _RecordedSource(Actor):
         self._next = 0
         self._decoder = msgspec.json.Decoder(SegmentEvent)
 
+    def _due(self, message: Any) -> int:
+        """How many batches are due at this turn."""
+        if not isinstance(message, Started | Wake):
+            return 0
+        due = self.times[self._next] if self._next < len(self.times) else 0.0
+        now = max(self.now, due if isinstance(message, Wake) else 0.0)
+        count = 0
+        while self._next + count < len(self.batches) and self.times[self._next + count] <= now:
+            count += 1
+        return count
+
+    def _batch(self) -> EventBatch:
+        chunk = self.batches[self._next]
+        self._next += 1
+        decode = self._decoder.decode
+        return EventBatch(self.name, tuple(decode(p) for p in chunk))
+
+    def _rearm(self, message: Any) -> None:
+        if isinstance(message, Started | Wake) and self._next < len(self.batches):
+            self.schedule(self.times[self._next], Wake("batch"))
+
+    def receive_now(self, message: Any, sender: str) -> Any:
+        due = self._due(message)
+        if due > self.room("cdp"):
+            return LATER  # the CDP's lane would make it wait: receive() does
+        for _ in range(due):
+            self.tell_now("cdp", self._batch())
+        self._rearm(message)
+        return None
+
     async def receive(self, message: Any, sender: str) -> Any:
-        if isinstance(message, Started | Wake):
-            due = self.times[self._next] if self._next < len(self.times) else 0.0
-            now = max(self.now, due if isinstance(message, Wake) else 0.0)
-            decode = self._decoder.decode
-            while self._next < len(self.batches) and self.times[self._next] <= now:
-                chunk = self.batches[self._next]
-                self._next += 1
-                await self.tell("cdp", EventBatch(self.name, tuple(decode(p) for p in chunk)))
-            if self._next < len(self.batches):
-                self.schedule(self.times[self._next], Wake("batch"))
+        for _ in range(self._due(message)):
+            await self.tell("cdp", self._batch())
+        self._rearm(message)
         return None
 
 
@@ -474,7 +498,15 @@ class _LatencySink(Actor):
         """(wall mode) user id → event set on that arrival (the bench blocks on it: a polling
         loop would never let the conductor see the world settle)."""
 
+    def receive_now(self, message: Any, sender: str) -> Any:
+        self._take(message)
+        return None
+
     async def receive(self, message: Any, sender: str) -> Any:
+        self._take(message)
+        return None
+
+    def _take(self, message: Any) -> None:
         if isinstance(message, EventBatch):
             now = self.world.time.now()
             for event in message.events:
@@ -487,7 +519,6 @@ class _LatencySink(Actor):
                             self.waiting[user].set()
                     elif event.timestamp is not None:
                         self.latencies.append((now - event.timestamp).total_seconds())
-        return None
 
 
 def _subscribe_sink(model: CdpModel, sink: str) -> None:

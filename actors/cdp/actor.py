@@ -23,7 +23,7 @@ import msgspec
 from promoloop.actors.cdp.delivery import Deliveries, DeliveryFailed
 from promoloop.actors.cdp.model import CdpModel, Pending
 from promoloop.actors.events.messages import EventBatch
-from promoloop.actors.runtime.actor import Actor, Started, Wake
+from promoloop.actors.runtime.actor import Actor, Started, Unfinished, Wake
 
 WINDOWS = "cdp:windows"
 DELIVERY = "cdp:delivery"
@@ -50,8 +50,27 @@ class CdpActor(Actor):
         self.deliveries = deliveries or Deliveries()
         self._timers: set[tuple[float, str]] = set()
         self._flush_delay = 0.0
+        self._blocked = False
+        """A lane was full during this turn's flush: a DELIVERY wake retries it."""
+
+    def receive_now(self, message: Any, sender: str) -> Any:
+        # Every message is handled here, in the conductor's task (see Actor.receive_now); only
+        # an outbox over its bound, whose lane is full, makes the turn end in the CDP's task.
+        self._handle(message, sender)
+        stop = self._hand_over()
+        if stop is not None:
+            return Unfinished(self._finish(stop))
+        self._arm()
+        return None
 
     async def receive(self, message: Any, sender: str) -> Any:
+        self._handle(message, sender)
+        await self._finish(self._hand_over())
+        return None
+
+    def _handle(self, message: Any, sender: str) -> None:
+        """The model's work for ``message``; its Engage events and routed calls are queued in
+        the destinations' outboxes."""
         now = self.now_dt()
         # The lazy forms leave membership changes unbuilt: route() builds the Engage events
         # only for destinations that take them.
@@ -85,37 +104,45 @@ class CdpActor(Actor):
         for destination, batches in self.model.route_batches(routed).items():
             for batch in batches:
                 self.deliveries.enqueue(destination, batch)
-        await self._flush()
-        self._arm()
-        return None
+        self.deliveries.release(self.now)
+        self._blocked = False
 
     # -- delivery ---------------------------------------------------------------------------
-    async def _flush(self) -> None:
-        """Hand ready batches to destination lanes without waiting; wait only when an outbox
-        is over its bound (backpressure instead of unbounded memory)."""
+    def _hand_over(self, start: int = 0) -> int | None:
+        """Hand ready batches to destination lanes (in destination order, from the ``start``-th)
+        without waiting. Returns the position of the first destination whose outbox stays
+        over its bound (its lane full): the rest of the flush must wait, from there
+        (:meth:`_finish`); None when nothing has to."""
         deliveries = self.deliveries
-        deliveries.release(self.now)
-        blocked = False
-        for destination in sorted(deliveries.outboxes):
+        destinations = sorted(deliveries.outboxes)
+        for position in range(start, len(destinations)):
+            destination = destinations[position]
             box = deliveries.outboxes[destination]
             lane = self.world.lane(self.name, destination)
             while box.ready:
                 if not lane.try_send(self._envelope(destination, box.ready[0])):
                     deliveries.deferred[destination] += 1
-                    blocked = True
+                    self._blocked = True
                     break
                 box.ready.popleft()
                 deliveries.sent[destination] += 1
+            if len(box.ready) > deliveries.max_pending:
+                return position
+        return None
+
+    async def _finish(self, stop: int | None) -> None:
+        """The end of a turn: wait for room for the outboxes over their bound (backpressure
+        instead of unbounded memory), from the ``stop``-th destination on, then set the
+        timers."""
+        deliveries = self.deliveries
+        while stop is not None:
+            destination = sorted(deliveries.outboxes)[stop]
+            box = deliveries.outboxes[destination]
             while len(box.ready) > deliveries.max_pending:
                 await self.tell(destination, box.ready.popleft())
                 deliveries.sent[destination] += 1
-        if blocked:
-            # Retry as soon as the destinations have taken mail (same instant); if a retry
-            # finds them still full, back off a little so a busy destination is not polled.
-            self._wake_at(self.now + self._flush_delay, DELIVERY)
-            self._flush_delay = min(max(self._flush_delay * 2, 0.001), 1.0)
-        else:
-            self._flush_delay = 0.0
+            stop = self._hand_over(stop + 1)
+        self._arm()
 
     # -- timers -----------------------------------------------------------------------------
     def _wake_at(self, sim_at: float, tag: str) -> None:
@@ -125,6 +152,13 @@ class CdpActor(Actor):
             self.schedule(at, Wake(tag))
 
     def _arm(self) -> None:
+        if self._blocked:
+            # Retry as soon as the destinations have taken mail (same instant); if a retry
+            # finds them still full, back off a little so a busy destination is not polled.
+            self._wake_at(self.now + self._flush_delay, DELIVERY)
+            self._flush_delay = min(max(self._flush_delay * 2, 0.001), 1.0)
+        else:
+            self._flush_delay = 0.0
         due = self.model.next_due()
         if due is not None:
             self._wake_at((due - self.world.time.epoch).total_seconds(), WINDOWS)

@@ -9,8 +9,9 @@ so a run's order never depends on trio's (deliberately random) scheduling.
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import msgspec
 import trio
@@ -32,6 +33,27 @@ class Wake(msgspec.Struct, frozen=True):
     tag: str = ""
 
 
+class _Later:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "LATER"
+
+
+LATER: Final = _Later()
+"""What :meth:`Actor.receive_now` returns for a message only :meth:`Actor.receive` handles."""
+
+
+class Unfinished:
+    """What :meth:`Actor.receive_now` returns when it began a turn that must now wait (a full
+    lane): ``rest`` finishes the turn in the actor's own task, its result is the reply."""
+
+    __slots__ = ("rest",)
+
+    def __init__(self, rest: Awaitable[Any]) -> None:
+        self.rest = rest
+
+
 class Actor:
     mailbox_capacity: ClassVar[int] = 64
     """Messages one sender may have queued to this actor before its ``tell`` waits."""
@@ -45,6 +67,7 @@ class Actor:
         self._turn_send, self._turn_recv = trio.open_memory_channel[Envelope](1)
         self.idle = True
         self.handled = 0
+        self._rest: Awaitable[Any] | None = None
         self.awaiting: str | None = None
         """The actor whose reply this one waits for (inside ``ask``), for deadlock reports."""
 
@@ -83,6 +106,15 @@ class Actor:
         """Send without waiting for an answer (waits only while ``target``'s lane is full)."""
         await self.world.lane(self.name, target).send(self._envelope(target, message))
 
+    def tell_now(self, target: str, message: Any) -> bool:
+        """``tell`` without waiting, from :meth:`receive_now`: False (nothing sent) when
+        ``target``'s lane is full."""
+        return self.world.lane(self.name, target).try_send(self._envelope(target, message))
+
+    def room(self, target: str) -> int:
+        """How many more messages ``target``'s lane from this actor takes without waiting."""
+        return self.world.lane(self.name, target).room()
+
     async def ask(self, target: str, message: Any) -> Any:
         """Send and wait for ``target``'s reply (the value its ``receive`` returns)."""
         slot = ReplySlot()
@@ -104,20 +136,41 @@ class Actor:
         """Handle one message; the return value is the reply when the sender used ``ask``."""
         raise NotImplementedError(f"{type(self).__name__} must implement receive()")
 
+    def receive_now(self, message: Any, sender: str) -> Any:
+        """Handle one message without awaiting anything, when this actor can: the conductor
+        then runs the turn in its own task, and the turn costs no trio scheduler pass (a turn
+        in the actor's task costs two or three, ~28 µs: most of a small turn's cost).
+
+        Return :data:`LATER`, having changed nothing, to have :meth:`receive` handle the
+        message in the actor's task (the default: every message); :class:`Unfinished` when
+        the turn began here must wait (it ends in the actor's task); anything else is the
+        reply. Both paths must do the same: only where the turn runs differs."""
+        return LATER
+
     # -- runtime ----------------------------------------------------------------------------
-    def grant(self, envelope: Envelope) -> None:
-        """Called by the conductor: handle this envelope next."""
+    def grant(self, envelope: Envelope, rest: Awaitable[Any] | None = None) -> None:
+        """Called by the conductor: handle this envelope next (or, when a turn begun by
+        :meth:`receive_now` must wait, finish it with ``rest``)."""
         self.idle = False
+        self._rest = rest
         self._turn_send.send_nowait(envelope)
+
+    def finish_turn(self, envelope: Envelope, result: Any) -> None:
+        """The bookkeeping at the end of a turn, wherever it ran."""
+        self.handled += 1
+        if envelope.reply is not None:
+            envelope.reply.set(result)
 
     async def run(self) -> None:
         async for envelope in self._turn_recv:
+            rest, self._rest = self._rest, None
             try:
-                result = await self.receive(envelope.body, envelope.source)
+                if rest is not None:
+                    result = await rest
+                else:
+                    result = await self.receive(envelope.body, envelope.source)
             except Exception as exc:
                 raise ActorCrashed(self.name, envelope.body, envelope.source, exc) from exc
-            self.handled += 1
-            if envelope.reply is not None:
-                envelope.reply.set(result)
+            self.finish_turn(envelope, result)
             self.idle = True
             self.world.conductor.notify()  # its lanes may hold mail the conductor skipped

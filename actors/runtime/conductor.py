@@ -5,18 +5,26 @@ blocked (the pipeline has settled), then hands the message with the smallest key
 ``(send time, source, sequence)`` among idle actors' lanes to its actor, and waits again. The
 state at each settle point depends only on the messages sent so far, so the order of deliveries,
 and with it every result, is a function of the seed alone.
+
+A turn the actor can take without awaiting (:meth:`Actor.receive_now`) runs in the conductor's
+own task. When it woke no task (no reply, no event set: the run queue is still empty), the
+world is exactly as settled as before the turn, so the conductor picks the next message at
+once: no trio scheduler pass at all, where a turn in the actor's task costs two or three
+(~28 µs on these machines, measured: 26 → 9 µs per delivery on a timer-driven ping-pong).
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import trio
 import trio.testing
 
-from promoloop.actors.runtime.actor import Started
-from promoloop.actors.runtime.errors import Deadlock
+from promoloop.actors.runtime.actor import LATER, Started, Unfinished
+from promoloop.actors.runtime.errors import ActorCrashed, Deadlock
 from promoloop.actors.runtime.eventlog import EventLog
 
 if TYPE_CHECKING:
@@ -24,6 +32,11 @@ if TYPE_CHECKING:
     from promoloop.actors.runtime.lane import Lane
     from promoloop.actors.runtime.netgate import NetGate
     from promoloop.actors.runtime.timers import Timers
+
+
+INLINE_STREAK = 256
+"""Turns run back to back in the conductor's task before it lets trio take a pass anyway (I/O
+is only polled on a pass)."""
 
 
 class Conductor:
@@ -37,6 +50,8 @@ class Conductor:
         self._wakeup = trio.Event()
         self._quiet: trio.Event | None = None
         self.deliveries = 0
+        self.inline_turns = 0
+        """Deliveries whose turn ran in the conductor's task (Actor.receive_now)."""
 
     def add_actor(self, actor: Actor) -> None:
         lanes: list[Lane] = []
@@ -79,8 +94,14 @@ class Conductor:
         await self._quiet.wait()
 
     async def run(self) -> None:
+        runnable = _runnable_probe()
+        settled = False
+        streak = 0
         while True:
-            await trio.testing.wait_all_tasks_blocked()
+            if not settled or streak >= INLINE_STREAK:
+                await trio.testing.wait_all_tasks_blocked()
+                streak = 0
+            settled = False
             if self._net.busy:
                 await self._net.wait_changed()
                 continue
@@ -104,6 +125,7 @@ class Conductor:
                 self._wakeup = trio.Event()
                 deadline = timers.deadline() if timers is not None else math.inf
                 if _jump_to(deadline):
+                    settled = True  # nothing was runnable and the jump woke no task
                     continue
                 # Asleep until mail arrives or the next timer is due (the autojump clock
                 # jumps straight there once every task is blocked).
@@ -114,7 +136,49 @@ class Conductor:
             envelope = lane.pop()
             self._log.record(envelope)
             self.deliveries += 1
-            actor.grant(envelope)
+            # The turn runs here when the actor can take the message without awaiting (see
+            # Actor.receive_now): its task would have cost trio two or three passes. When it
+            # woke no task either (no reply, no event set), the world is as settled as it was,
+            # so the next pick needs no settle point.
+            try:
+                result = actor.receive_now(envelope.body, envelope.source)
+            except Exception as exc:
+                raise ActorCrashed(actor.name, envelope.body, envelope.source, exc) from exc
+            if result is LATER:
+                actor.grant(envelope)
+            elif type(result) is Unfinished:
+                actor.grant(envelope, result.rest)
+            else:
+                actor.finish_turn(envelope, result)
+                self.inline_turns += 1
+                streak += 1
+                settled = runnable() == 0
+
+
+def _trio_run_queue() -> object:
+    from trio._core._run import GLOBAL_RUN_CONTEXT
+
+    return GLOBAL_RUN_CONTEXT.runner.runq
+
+
+def _runnable_probe(locate: Callable[[], object] = _trio_run_queue) -> Callable[[], int]:
+    """How many tasks are runnable, asked after every turn run in the conductor's task.
+
+    ``trio.lowlevel.current_statistics()`` says so, but builds two statistics objects (~2 µs,
+    a fifth of a small inline turn); the run queue's length is the same number for 0.06 µs.
+    The queue is trio's internal, so it is used only when it is found where expected and
+    agrees with the public figure; otherwise the public call is used."""
+
+    def public() -> int:
+        return trio.lowlevel.current_statistics().tasks_runnable
+
+    try:
+        runq = locate()
+    except (ImportError, AttributeError):
+        return public
+    if type(runq) is not deque or len(runq) != public():
+        return public
+    return runq.__len__
 
 
 def _jump_to(deadline: float) -> bool:

@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 import pytest
+import trio
 import trio.testing
 
 from promoloop.actors.cdp import (
@@ -20,6 +21,7 @@ from promoloop.actors.cdp import (
 )
 from promoloop.actors.events import EventBatch, Identify, Page, SegmentEvent, Track, names
 from promoloop.actors.runtime import DAY, Actor, ActorCrashed, Started, Wake, World
+from promoloop.actors.runtime.actor import LATER
 
 
 class Feeder(Actor):
@@ -322,3 +324,49 @@ async def test_a_slow_destination_does_not_hold_up_ingestion(
     assert max(ingested_at) - min(ingested_at) < 1.0  # never waited on the slow destination
     assert [b.events for _, b in slow.got] == [b.events for b in batches]
     assert cdp.deliveries.deferred["slow"] > 0
+
+
+class TaskTurnsCdp(CdpActor):
+    """The CDP with every turn in its own task (as before turns could run in the conductor's)."""
+
+    def receive_now(self, message: Any, sender: str) -> Any:
+        return LATER
+
+
+def _slow_outbox_run(cdp_class: type[CdpActor]) -> tuple[Any, ...]:
+    async def main() -> tuple[Any, ...]:
+        world = World(keep_log=True)
+        cdp = world.add(cdp_class("cdp", deliveries=Deliveries(max_pending=2)))
+        cdp.model.subscribe(Subscription(destination="slow"))
+        cdp.model.subscribe(Subscription(destination="fast"))
+        slow = world.add(Flaky("slow", failures=0, busy=1.0))
+        fast = world.add(Destination("fast"))
+        world.add(Feeder("store", batches))
+        await world.run(until=60.0)
+        return (
+            [(at, [e.message_id for e in b.events]) for at, b in slow.got],
+            [[e.message_id for e in b.events] for b in fast.batches],
+            world.log.digest(),
+            world.conductor.inline_turns,
+        )
+
+    batches = [
+        EventBatch("web", (Track(user_id=f"u{i}", event="A", message_id=f"m{i}"),))
+        for i in range(12)
+    ]
+    return trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+def test_an_outbox_over_its_bound_waits_for_room_and_loses_nothing() -> None:
+    """An outbox bound of 2 and a slow destination with a one-message lane: the CDP's turns
+    that find the outbox over its bound wait for room (a turn begun in the conductor's task
+    ends in the CDP's); every batch arrives, in order, one a second, and the world delivers
+    exactly what it delivers when every CDP turn runs in the CDP's task."""
+    slow, fast, digest, inline = _slow_outbox_run(CdpActor)
+    expected = [[f"m{i}"] for i in range(12)]
+    assert [ids for _, ids in slow] == expected
+    assert fast == expected
+    arrivals = [at for at, _ in slow]
+    assert arrivals == sorted(arrivals) and arrivals[-1] >= 11.0
+    assert inline > 0
+    assert _slow_outbox_run(TaskTurnsCdp) == (slow, fast, digest, 0)
