@@ -196,8 +196,7 @@ class HistoryCodec:
         """Calls per sealed block (the first block holds ``FIRST_SEAL`` times as many)."""
         self._sample: deque[bytes] | None = deque()
         """The latest framed records encoded (at least ``SAMPLE_SIZE`` bytes of them once that
-        many were), until the dictionary is frozen from them (a deque: a stream whose profiles
-        never seal keeps sampling on every call, and a list's ``pop(0)`` moved ~300 items)."""
+        many were; up to twice that between trims), until the dictionary is frozen from them."""
         self._sampled = 0
         """Bytes in ``_sample``."""
         self._zdict: bytes | None = None
@@ -334,13 +333,16 @@ class HistoryCodec:
         framed = self._framed(self._encode(record))
         sample = self._sample
         if sample is not None:  # only until the dictionary is frozen
-            self._keep_sample(sample, framed)
+            sample.append(framed)
+            self._sampled += len(framed)
+            if self._sampled >= 2 * SAMPLE_SIZE:
+                self._trim_sample(sample)
         return framed
 
-    def _keep_sample(self, sample: deque[bytes], framed: bytes) -> None:
-        """Keep the latest records encoded, the fewest that hold ``SAMPLE_SIZE`` bytes."""
-        sample.append(framed)
-        self._sampled += len(framed)
+    def _trim_sample(self, sample: deque[bytes]) -> None:
+        """Keep the latest records encoded, the fewest that hold ``SAMPLE_SIZE`` bytes. Run
+        when the sample has grown to twice that (and before freezing), not on every call: a
+        stream whose profiles never seal keeps sampling all along."""
         while len(sample) > 1 and self._sampled - len(sample[0]) >= SAMPLE_SIZE:
             self._sampled -= len(sample.popleft())
 
@@ -467,7 +469,8 @@ class HistoryCodec:
         likely to be at its end, where deflate's matches are cheapest. (With records sealed as
         they were, ordering a sample by kind or taking the very first records measured 1-7 %
         worse.) Deterministic for a given input. Returns the primed compressor."""
-        sample = self._sample or ()
+        sample = self._sample or deque()
+        self._trim_sample(sample)
         block = self.block
         items = self._raw_items(b"".join(sample), len(sample))
         starts = range(len(items) - block, -block, -block)

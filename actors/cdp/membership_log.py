@@ -15,9 +15,13 @@ the log that way is stored as one int, and only the first of a run spends three 
 
 Items are read from the start (a head's second item may be any int, even a negative time
 before 1970; it is never read as a tag). On the representative stream a full log of 16
-changes takes ~170 bytes of items instead of 256 for ``(micros, packed)`` pairs. Appending is
-done inline by :meth:`Profile.engage` (the model knows whether a change follows the profile's
-previous one); dropping the oldest, reading and rebuilding are here.
+changes takes ~170 bytes of items instead of 256 for ``(micros, packed)`` pairs.
+
+Appending and, once the log is full, dropping the oldest are done inline by
+:meth:`Profile.engage`, which runs several times per call (the model knows whether a change
+follows the profile's previous one). The oldest is a head: when the next change follows it,
+that one becomes the head (same time, number one more); otherwise both of the head's items
+go. Reading and rebuilding are here.
 """
 
 from __future__ import annotations
@@ -32,17 +36,6 @@ CODE = HEAD - 1
 
 Change = tuple[int, int, int]
 """``(micros, seq, index << 1 | entered)``."""
-
-
-def drop_oldest(log: array[int]) -> None:
-    """Remove the oldest change (the log's count is the caller's to keep). When the next one
-    follows it, that one becomes the head: its time is the same, its number one more."""
-    first = log[1]
-    if len(log) > 3 and not log[3] & HEAD:
-        log[1] = ((first >> 17) + 1) << 17 | HEAD | log[3]
-        del log[3]
-    else:
-        del log[1:3]
 
 
 def changes(log: array[int] | None) -> list[Change]:

@@ -18,6 +18,7 @@ import msgspec
 
 from promoloop.actors.cdp import membership_log
 from promoloop.actors.cdp.history import DEFAULT_CODEC, HistoryCodec, HistoryEntry
+from promoloop.actors.cdp.membership_log import HEAD
 from promoloop.actors.cdp.times import from_micros, to_micros, to_seconds
 
 _encode_meta = msgspec.msgpack.Encoder().encode
@@ -379,15 +380,18 @@ class Profile:
         if follows:
             log.append(index << 1 | entered)
         else:
-            log.append(seq << 17 | membership_log.HEAD | index << 1 | entered)
+            log.append(seq << 17 | HEAD | index << 1 | entered)
             log.append(micros)
         size = log[0]
         if limit is None or size < limit:
             log[0] = size + 1
-        elif log[3] & membership_log.HEAD:
-            del log[1:3]  # the oldest is a head the next does not follow (drop_oldest, inline)
+        # Over the limit: drop the oldest (see membership_log; a full log drops on every change;
+        # the log holds at least the change just appended after the oldest, so log[3] exists).
+        elif log[3] & HEAD:
+            del log[1:3]  # the next is a head of its own
         else:
-            membership_log.drop_oldest(log)
+            log[1] = ((log[1] >> 17) + 1) << 17 | HEAD | log[3]  # the next becomes the head
+            del log[3]
 
     # -- traits and history -----------------------------------------------------------------
     @property

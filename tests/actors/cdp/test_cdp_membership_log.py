@@ -1,5 +1,5 @@
 """The membership log folds runs of changes (same time, consecutive numbers) into one int each
-and still gives back every change exactly: alone, after dropping the oldest, through a model
+and still gives back every change exactly: alone, once full (the oldest dropped), through a model
 whose computed-trait syncs take numbers between changes, and across merges."""
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from typing import Any
 
 from promoloop.actors.cdp import ENGAGE_SOURCE, CdpModel
 from promoloop.actors.cdp import membership_log as log_of
+from promoloop.actors.cdp.history import HistoryCodec
 from promoloop.actors.cdp.membership_log import Change
+from promoloop.actors.cdp.profiles import Profile
 from promoloop.actors.events import Identify, Track
 from promoloop.scenarios.bench_cdp import configure_population, event_at
 
@@ -48,14 +50,24 @@ def test_build_and_read_back_any_changes() -> None:
         assert len(log) == 1 + len(changes) + heads  # followers are one item
 
 
-def test_dropping_the_oldest_keeps_the_rest_exactly() -> None:
+def test_a_full_log_drops_the_oldest_and_keeps_the_rest_exactly() -> None:
+    """Profile.engage appends each change and, past the limit, drops the oldest (a follower
+    of the dropped one becomes a head): the log then reads back as the latest ``limit``
+    changes exactly, whatever the times and numbers."""
     rng = random.Random(11)
-    for _ in range(100):
+    for _ in range(60):
         changes = random_changes(rng, rng.randint(1, 30))
-        log = log_of.build(changes)
-        for k in range(1, len(changes) + 1):
-            log_of.drop_oldest(log)
-            assert log_of.changes(log) == changes[k:]
+        limit = rng.randint(1, len(changes))
+        codec = HistoryCodec(engage_limit=limit)
+        profile = Profile("p", T0, codec=codec)
+        previous: Change | None = None
+        for micros, seq, code in changes:
+            follows = previous is not None and (micros, seq) == (previous[0], previous[1] + 1)
+            entered = bool(code & 1)
+            profile.engage(f"a{code >> 1}", code >> 1, entered, False, micros, seq, 0, follows)
+            previous = (micros, seq, code)
+        assert log_of.changes(profile._engage_log) == changes[-limit:]
+        assert profile._engage_log is not None and profile._engage_log[0] == limit
     assert log_of.changes(None) == []
 
 
