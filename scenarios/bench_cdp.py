@@ -509,6 +509,10 @@ class _LatencySink(Actor):
     def _take(self, message: Any) -> None:
         if isinstance(message, EventBatch):
             now = self.world.time.now()
+            # Engage stamps every change of one CDP turn with the same datetime: one
+            # subtraction per stamp, not per event (the sink's cost is not the CDP's).
+            stamp: datetime | None = None
+            latency = 0.0
             for event in message.events:
                 if isinstance(event, Track) and event.event == names.AUDIENCE_ENTERED:
                     self.entered += 1
@@ -518,7 +522,10 @@ class _LatencySink(Actor):
                         if user in self.waiting:
                             self.waiting[user].set()
                     elif event.timestamp is not None:
-                        self.latencies.append((now - event.timestamp).total_seconds())
+                        if event.timestamp is not stamp:
+                            stamp = event.timestamp
+                            latency = (now - stamp).total_seconds()
+                        self.latencies.append(latency)
 
 
 def _subscribe_sink(model: CdpModel, sink: str) -> None:

@@ -1015,7 +1015,12 @@ class CdpModel:
                 identify = event.identify() if any_identify else None
                 for destination, entered, exited, identifies in per_sub:
                     if track is not None and (entered if event.entered else exited):
-                        add(destination, source, track)
+                        # add(), inline: two or three Engage events per call land here.
+                        mine = runs.get(destination)
+                        if mine is not None and mine[-1][0] == source:
+                            mine[-1][1].append(track)
+                        else:
+                            add(destination, source, track)
                     if identify is not None and identifies:
                         add(destination, source, identify)
                 continue
