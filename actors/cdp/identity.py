@@ -35,7 +35,7 @@ import msgspec
 
 from promoloop.actors.cdp.history import HistoryCodec
 from promoloop.actors.cdp.profiles import ExternalId, Profile
-from promoloop.actors.cdp.times import from_micros
+from promoloop.actors.cdp.times import to_micros
 
 _TYPE = re.compile(r"^[a-z][a-z0-9_.]{0,62}$")
 
@@ -138,6 +138,10 @@ def load_identity_config(data: bytes | str | dict[str, Any]) -> IdentityConfig:
         raise ValueError(f"identity: not JSON: {error}") from None
 
 
+def _micros(window: timedelta | None) -> int | None:
+    return None if window is None else window // timedelta(microseconds=1)
+
+
 class IdentityGraph:
     """Identifier → profile index and the merge rules above."""
 
@@ -152,6 +156,9 @@ class IdentityGraph:
         self.config = config or IdentityConfig()
         self._codec = codec
         self._rules: dict[str, IdentifierRule] = {r.type: r for r in self.config.rules}
+        rules = self.config.rules
+        self._windows: dict[str, int | None] = {r.type: _micros(r.window) for r in rules}
+        """Each type's limit window in microseconds (None: values ever held)."""
         self._trait_rules = [r for r in self.config.rules if r.trait]
         self._promoted = frozenset(r.trait for r in self._trait_rules if r.trait)
         """Trait names some rule promotes to an identifier (``email`` by default)."""
@@ -206,6 +213,7 @@ class IdentityGraph:
         if rule is None and self.config.accept_unconfigured and _TYPE.match(id_type):
             rule = IdentifierRule(type=id_type, priority=AUTO_PRIORITY)
             self._rules[id_type] = rule
+            self._windows[id_type] = _micros(rule.window)
             self._index[id_type] = {}
         return rule
 
@@ -362,11 +370,13 @@ class IdentityGraph:
         a new identifier or link profiles get here (see :meth:`resolve_ids`), never the hot
         path of a known visitor's track."""
         rules = self._rules
+        windows = self._windows
+        at_micros = to_micros(at)
         values: dict[str, set[str]] = {}
         for profile in profiles:
             for id_type, value, micros in profile.id_stamps():
-                window = rules[id_type].window
-                if window is None or from_micros(micros) > at - window:
+                window = windows[id_type]
+                if window is None or micros > at_micros - window:
                     values.setdefault(id_type, set()).add(value)
         for id_type, value in ids:
             if self._index[id_type].get(value) is None:  # held ones were counted above
