@@ -129,6 +129,8 @@ class _Emitter:
         if condition.op == "ne":
             return f"({value} != {self.const(expected)})"
         symbol = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}.get(condition.op)
+        if symbol is not None and type(expected) in _NUMBERS and self.engine.windowed_count(slot):
+            return f"({value} {symbol} {self.const(expected)})"  # a windowed count: an int
         if symbol is not None and type(expected) in _NUMBERS:
             # Plain ints and floats compare inline; anything else (bool, str, None, a
             # subclass) goes through the reference comparison.
@@ -173,13 +175,15 @@ def build_program(
             body.append(f"    if changed & {emitter.const(triggers[index])}:")
             indent = "        "
         body.append(f"{indent}q = {emitter.expr(condition)}")
-        body.append(f"{indent}if q != (profile.members & {mask} != 0):")
+        body.append(f"{indent}if q != (members & {mask} != 0):")
         body.append(f"{indent}    out.append(change(profile, {index}, q, at, now))")
+        body.append(f"{indent}    members = profile.members")
         if dependents.get(index):
             body.append(f"{indent}    changed |= {mask}")
     head = [
         "def program(profile, now, at, change, out):",
         "    states = profile.computed",
+        "    members = profile.members",  # re-read after each change: a change flips a bit
     ]
     head.append("    changed = 0")
     head.extend(f"    v{slot} = _UNSET" for slot in emitter.slots)
