@@ -54,11 +54,12 @@ class _Emitter:
         self.namespace: dict[str, Any] = {
             "_UNSET": _UNSET,
             "_NUMBERS": _NUMBERS,
-            "_value": engine.value,
             "_read": read,
             "_bisect": bisect.bisect_right,
         }
         self.slots: list[int] = []
+        self.readers: dict[int, str] = {}
+        """Slot → the name its reader has in the namespace."""
         self.shared: dict[PerformedAfter, str] = {}
         """``performed_after`` conditions → the local holding their outcome: a ladder of
         audiences repeats one ("no order since the last cart") and it is computed once."""
@@ -76,7 +77,11 @@ class _Emitter:
             self.slots.append(slot)
         counted = self.engine.windowed_count(slot)
         if counted is None:
-            compute = f"_value(profile, {slot}, now)"
+            # The slot's reader itself, not TraitEngine.value: one call less per read.
+            reader = self.readers.get(slot)
+            if reader is None:
+                reader = self.readers[slot] = self.const(self.engine.reader(slot))
+            compute = f"{reader}(states, now)"
         else:
             owner, window = counted
             log = f"(states[{owner}] if states is not None and {owner} < len(states) else None)"

@@ -699,6 +699,11 @@ class TraitEngine:
     def value(self, profile: Profile, slot: int, now: float) -> Any:
         return self._readers[slot](profile.computed, now)
 
+    def reader(self, slot: int) -> Reader:
+        """The function :meth:`value` calls for ``slot``, as ``reader(profile.computed, now)``
+        (fixed once the slot exists: generated audience programs call it directly)."""
+        return self._readers[slot]
+
     def windowed_count(self, slot: int) -> tuple[int, float] | None:
         """(place of its shared log in ``profile.computed``, window in seconds) of a windowed
         count slot, else None: its value is ``len(log) - bisect_right(log, now - window)``."""
