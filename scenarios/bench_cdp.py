@@ -499,14 +499,6 @@ class _LatencySink(Actor):
         loop would never let the conductor see the world settle)."""
 
     def receive_now(self, message: Any, sender: str) -> Any:
-        self._take(message)
-        return None
-
-    async def receive(self, message: Any, sender: str) -> Any:
-        self._take(message)
-        return None
-
-    def _take(self, message: Any) -> None:
         if isinstance(message, EventBatch):
             now = self.world.time.now()
             # Engage stamps every change of one CDP turn with the same datetime: one
@@ -526,6 +518,7 @@ class _LatencySink(Actor):
                             stamp = event.timestamp
                             latency = (now - stamp).total_seconds()
                         self.latencies.append(latency)
+        return None
 
 
 def _subscribe_sink(model: CdpModel, sink: str) -> None:

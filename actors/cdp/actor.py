@@ -63,11 +63,6 @@ class CdpActor(Actor):
         self._arm()
         return None
 
-    async def receive(self, message: Any, sender: str) -> Any:
-        self._handle(message, sender)
-        await self._finish(self._hand_over())
-        return None
-
     def _handle(self, message: Any, sender: str) -> None:
         """The model's work for ``message``; its Engage events and routed calls are queued in
         the destinations' outboxes."""

@@ -155,11 +155,11 @@ class IdentityGraph:
         self._new_id = new_id
         self.config = config or IdentityConfig()
         self._codec = codec
-        self._rules: dict[str, IdentifierRule] = {r.type: r for r in self.config.rules}
         rules = self.config.rules
+        self._rules: dict[str, IdentifierRule] = {r.type: r for r in rules}
         self._windows: dict[str, int | None] = {r.type: _micros(r.window) for r in rules}
         """Each type's limit window in microseconds (None: values ever held)."""
-        self._trait_rules = [r for r in self.config.rules if r.trait]
+        self._trait_rules = [r for r in rules if r.trait]
         self._promoted = frozenset(r.trait for r in self._trait_rules if r.trait)
         """Trait names some rule promotes to an identifier (``email`` by default)."""
         user, anonymous = self._rules["user_id"], self._rules["anonymous_id"]

@@ -134,9 +134,9 @@ class _Emitter:
         if condition.op == "ne":
             return f"({value} != {self.const(expected)})"
         symbol = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}.get(condition.op)
-        if symbol is not None and type(expected) in _NUMBERS and self.engine.windowed_count(slot):
-            return f"({value} {symbol} {self.const(expected)})"  # a windowed count: an int
         if symbol is not None and type(expected) in _NUMBERS:
+            if self.engine.windowed_count(slot):
+                return f"({value} {symbol} {self.const(expected)})"  # a windowed count: an int
             # Plain ints and floats compare inline; anything else (bool, str, None, a
             # subclass) goes through the reference comparison.
             local = f"v{slot}"

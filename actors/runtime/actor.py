@@ -133,8 +133,17 @@ class Actor:
 
     # -- behaviour --------------------------------------------------------------------------
     async def receive(self, message: Any, sender: str) -> Any:
-        """Handle one message; the return value is the reply when the sender used ``ask``."""
-        raise NotImplementedError(f"{type(self).__name__} must implement receive()")
+        """Handle one message; the return value is the reply when the sender used ``ask``.
+
+        By default, :meth:`receive_now` in the actor's task (awaiting what it left
+        :class:`Unfinished`): an actor that takes every message without awaiting implements
+        that alone."""
+        result = self.receive_now(message, sender)
+        if result is LATER:
+            raise NotImplementedError(f"{type(self).__name__} must implement receive()")
+        if type(result) is Unfinished:
+            return await result.rest
+        return result
 
     def receive_now(self, message: Any, sender: str) -> Any:
         """Handle one message without awaiting anything, when this actor can: the conductor

@@ -21,7 +21,7 @@ from promoloop.actors.cdp import (
 )
 from promoloop.actors.events import EventBatch, Identify, Page, SegmentEvent, Track, names
 from promoloop.actors.runtime import DAY, Actor, ActorCrashed, Started, Wake, World
-from promoloop.actors.runtime.actor import LATER
+from promoloop.actors.runtime.actor import LATER, Unfinished
 
 
 class Feeder(Actor):
@@ -327,10 +327,15 @@ async def test_a_slow_destination_does_not_hold_up_ingestion(
 
 
 class TaskTurnsCdp(CdpActor):
-    """The CDP with every turn in its own task (as before turns could run in the conductor's)."""
+    """The CDP with every turn in its own task (as before turns could run in the conductor's):
+    the conductor is told LATER, and ``receive`` runs the CDP's turn there."""
 
     def receive_now(self, message: Any, sender: str) -> Any:
         return LATER
+
+    async def receive(self, message: Any, sender: str) -> Any:
+        result = CdpActor.receive_now(self, message, sender)
+        return await result.rest if isinstance(result, Unfinished) else result
 
 
 def _slow_outbox_run(cdp_class: type[CdpActor]) -> tuple[Any, ...]:
