@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import platform
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
@@ -258,13 +259,25 @@ def run_bench(
         "journeys": lambda: _journeys_section(customers),
         "population_storefront_to_cdp": lambda: _population_section(customers, days),
     }
-    report: dict[str, Any] = {
-        "machine": {"python": platform.python_version(), "platform": platform.platform()}
-    }
+    report: dict[str, Any] = {"machine": _machine()}
     for name in SECTIONS:
         if name in chosen:
             report[name] = runners[name]()
     return report
+
+
+def _machine() -> dict[str, Any]:
+    """Where the figures were measured: the interpreter's build (which executable, when and how
+    it was compiled), not only its version, since two builds of one version differ in speed."""
+    build, built_on = platform.python_build()
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "executable": sys.executable,
+        "build": f"{build}, {built_on}",
+        "compiler": platform.python_compiler(),
+        "platform": platform.platform(),
+    }
 
 
 def _pipeline_section(payloads: list[bytes], repeat: int) -> dict[str, Any]:

@@ -290,8 +290,9 @@ class CdpModel:
         the counters and the size series: a change only bumps two ints here, and the tally
         (:meth:`_tally`) runs once per instant, since every change of an instant falls in the
         same size bucket (the result is the same as tallying each change)."""
+        self._moved = 0
+        """The audiences with untallied changes (a mask: the tally visits only those)."""
         self._tally_now = math.nan
-        self._untallied = False
         self._series: dict[str, tuple[array[float], array[int]]] = {}
         """Per audience: bucket starts (Unix seconds) and the size at each bucket's end, as
         two parallel arrays (16 bytes a point instead of a tuple, a datetime and an int)."""
@@ -341,13 +342,16 @@ class CdpModel:
         """Fold the untallied changes (made at :attr:`_tally_now`) into the counters, sizes and
         size series, and start tallying changes made at ``now``. Called whenever the model is
         driven at a new instant, and before anything reads the tallies."""
-        if self._untallied:
-            self._untallied = False
+        moved = self._moved
+        if moved:
+            self._moved = 0
             flips, delta = self._flips, self._delta
             keys = self.codec.audience_keys
-            for index, count in enumerate(flips):
-                if not count:
-                    continue
+            while moved:
+                low = moved & -moved
+                moved ^= low
+                index = low.bit_length() - 1
+                count = flips[index]
                 key = keys[index]
                 self._audience_changes[key] += count
                 self._add_size(key, delta[index], self._tally_now)
@@ -694,10 +698,11 @@ class CdpModel:
         One method, not two calls: it runs about four times per call on a churny
         workspace."""
         if flip:
-            profile.members ^= self._bits[index]
+            bit = self._bits[index]
+            profile.members ^= bit
             self._flips[index] += 1
             self._delta[index] += 1 if entered else -1
-            self._untallied = True
+            self._moved |= bit
         self._engage_seq += 1
         seq = self._engage_seq
         key, name, personas = self._engage_meta[index]

@@ -14,7 +14,9 @@ Semantics are those of the closure form (:func:`compile_condition`), which stays
 ``candidates`` always, and an audience that reads the boolean trait of another only when that
 one changed in this pass (as the model pushed dependents before). Each computed trait value is
 computed at most once per pass (states do not change while audiences are evaluated; audience
-booleans do, and are read afresh each time).
+booleans do, and are read afresh each time): up front when the pass always reads it (an
+audience's condition or the first operand of its and/or), otherwise on first use, so an operand
+the pass short-circuits reads nothing.
 """
 
 from __future__ import annotations
@@ -58,6 +60,12 @@ class _Emitter:
             "_bisect": bisect.bisect_right,
         }
         self.slots: list[int] = []
+        """Slots read lazily (each a local set to ``_UNSET`` first, computed on first use)."""
+        self.eager: set[int] = set()
+        """Slots every pass reads: computed once at the top (see :func:`_certain_slots`), then
+        plain locals: no memo test at each read."""
+        self.computes: dict[int, str] = {}
+        """Slot → the expression computing its value."""
         self.readers: dict[int, str] = {}
         """Slot → the name its reader has in the namespace."""
         self.shared: dict[PerformedAfter, str] = {}
@@ -71,10 +79,19 @@ class _Emitter:
         return name
 
     def value(self, slot: int) -> str:
-        """The expression of computed slot ``slot``'s value, computed on first use (a windowed
-        count, the commonest read, inline: a bisection of its shared log)."""
+        """The expression of computed slot ``slot``'s value: its local when every pass computes
+        it up front, else computed on first use (a windowed count, the commonest read, inline:
+        a bisection of its shared log)."""
+        compute = self.computes.get(slot)
+        if compute is None:
+            compute = self.computes[slot] = self._compute(slot)
+        if slot in self.eager:
+            return f"v{slot}"
         if slot not in self.slots:
             self.slots.append(slot)
+        return f"(v{slot} if v{slot} is not _UNSET else (v{slot} := {compute}))"
+
+    def _compute(self, slot: int) -> str:
         counted = self.engine.windowed_count(slot)
         if counted is None:
             # The slot's reader itself, not TraitEngine.value: one call less per read.
@@ -88,7 +105,17 @@ class _Emitter:
             compute = (
                 f"(len(_log) - _bisect(_log, now - {self.const(window)}) if (_log := {log}) else 0)"
             )
-        return f"(v{slot} if v{slot} is not _UNSET else (v{slot} := {compute}))"
+        return compute
+
+    def slot_of(self, condition: TraitCondition | PerformedEvent) -> int | None:
+        """The computed slot a trait condition or a windowed ``performed_event`` reads."""
+        if isinstance(condition, TraitCondition):
+            return self.engine.public.get(condition.trait)
+        if condition.within_days is None:
+            return None
+        return self.engine.internal(
+            kind="count", event=condition.event, window_days=condition.within_days
+        )
 
     def expr(self, condition: Condition) -> str:
         if isinstance(condition, PerformedEvent):
@@ -114,17 +141,15 @@ class _Emitter:
         return f"({low} <= {value} <= {self.const(at_most)})"
 
     def _performed(self, condition: PerformedEvent) -> str:
-        if condition.within_days is None:
+        slot = self.slot_of(condition)
+        if slot is None:
             count = f"profile.count({self.const(condition.event)})"
             return self._bounds(count, condition.at_least, condition.at_most)
-        slot = self.engine.internal(
-            kind="count", event=condition.event, window_days=condition.within_days
-        )
         return self._bounds(self.value(slot), condition.at_least, condition.at_most)
 
     def _trait(self, condition: TraitCondition) -> str:
         test = self.const(comparison(condition.op, condition.value))
-        slot = self.engine.public.get(condition.trait)
+        slot = self.slot_of(condition)
         if slot is None:
             return f"{test}(_read(profile, {self.const(condition.trait)}, now))"
         value = self.value(slot)
@@ -168,6 +193,12 @@ def build_program(
     for index in sorted(chosen):
         _add_dependents(index, table, dependents, triggers)
     emitter = _Emitter(engine, read, predicate_of)
+    eager: list[int] = []
+    for index in sorted(chosen):
+        entry = table[index]
+        if entry is not None:
+            _certain_slots(entry[1], emitter, eager)
+    emitter.eager.update(eager)
     body: list[str] = []
     for index in sorted(chosen | triggers.keys()):
         entry = table[index]
@@ -191,6 +222,8 @@ def build_program(
         "    members = profile.members",  # re-read after each change: a change flips a bit
     ]
     head.append("    changed = 0")
+    # In first-read order: a reader raising fails the pass where the lazy form would have.
+    head.extend(f"    v{slot} = {emitter.computes[slot]}" for slot in eager)
     head.extend(f"    v{slot} = _UNSET" for slot in emitter.slots)
     head.extend(f"    {local} = _UNSET" for local in emitter.shared.values())
     source = "\n".join([*head, *body, "    return None", ""])
@@ -215,3 +248,16 @@ def _add_dependents(
         triggers[dependent] = (known or 0) | entry[2]
         if known is None:
             _add_dependents(dependent, table, dependents, triggers)
+
+
+def _certain_slots(condition: Condition, emitter: _Emitter, out: list[int]) -> None:
+    """Append to ``out`` the computed slots evaluating ``condition`` always reads (its first
+    operand's, under and/or: the others may be short-circuited), in reading order."""
+    if isinstance(condition, TraitCondition | PerformedEvent):
+        slot = emitter.slot_of(condition)
+        if slot is not None and slot not in out:
+            out.append(slot)
+    elif isinstance(condition, Not):
+        _certain_slots(condition.condition, emitter, out)
+    elif isinstance(condition, And | Or) and condition.conditions:
+        _certain_slots(condition.conditions[0], emitter, out)
