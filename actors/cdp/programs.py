@@ -222,7 +222,8 @@ def build_program(
         "    members = profile.members",  # re-read after each change: a change flips a bit
     ]
     head.append("    changed = 0")
-    # In first-read order: a reader raising fails the pass where the lazy form would have.
+    # In the order the pass first reads them (the values do not depend on it: states do not
+    # change during a pass).
     head.extend(f"    v{slot} = {emitter.computes[slot]}" for slot in eager)
     head.extend(f"    v{slot} = _UNSET" for slot in emitter.slots)
     head.extend(f"    {local} = _UNSET" for local in emitter.shared.values())
