@@ -15,14 +15,13 @@ from promoloop.actors.runtime.envelope import Envelope
 
 
 class Lane:
-    __slots__ = ("_head", "_notify", "_recv", "_send", "capacity", "source", "target")
+    __slots__ = ("_head", "_notify", "_recv", "_send", "source", "target")
 
     def __init__(self, source: str, target: str, capacity: int, notify: Callable[[], None]) -> None:
         if capacity < 1:
             raise ValueError(f"lane capacity must be at least 1, got {capacity}")
         self.source = source
         self.target = target
-        self.capacity = capacity
         self._send, self._recv = trio.open_memory_channel[Envelope](capacity)
         self._head: Envelope | None = None
         self._notify = notify
@@ -44,7 +43,8 @@ class Lane:
 
     def room(self) -> int:
         """How many more envelopes ``try_send`` takes now."""
-        return self.capacity - self._recv.statistics().current_buffer_used
+        stats = self._recv.statistics()
+        return stats.max_buffer_size - stats.current_buffer_used
 
     def peek(self) -> Envelope | None:
         if self._head is None:
